@@ -1,0 +1,1 @@
+//! gitops (see the module docs in lib.rs).

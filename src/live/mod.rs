@@ -1,0 +1,1 @@
+//! live (see the module docs in lib.rs).

@@ -1,0 +1,1 @@
+//! render (see the module docs in lib.rs).

@@ -25,4 +25,5 @@ pub mod live;
 pub mod model;
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod topology;

@@ -214,11 +214,17 @@ impl Diagnostics {
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
             let ka = (
-                a.location.as_ref().map(|l| l.file.path.clone()).or(a.path.clone()),
+                a.location
+                    .as_ref()
+                    .map(|l| l.file.path.clone())
+                    .or(a.path.clone()),
                 a.location.as_ref().map(|l| l.span.start),
             );
             let kb = (
-                b.location.as_ref().map(|l| l.file.path.clone()).or(b.path.clone()),
+                b.location
+                    .as_ref()
+                    .map(|l| l.file.path.clone())
+                    .or(b.path.clone()),
                 b.location.as_ref().map(|l| l.span.start),
             );
             ka.cmp(&kb).then_with(|| a.message.cmp(&b.message))
@@ -235,14 +241,30 @@ impl IntoIterator for Diagnostics {
     }
 }
 
-/// The closest candidate to `name` within a small edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+/// The closest candidate to `name` within a small edit distance, for "did you mean" hints;
+/// failing that, the shortest candidate that `name` (three characters or more) begins
+/// (`prod` -> `production`, `pci` -> `pci-dss`).
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), *c))
         .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
-        .min_by_key(|(d, c)| (*d, c.to_string()))
-        .map(|(_, c)| c.to_string())
+        .min_by_key(|(d, c)| (*d, c.to_string()));
+    if let Some((_, c)) = close {
+        return Some(c.to_string());
+    }
+    if name.chars().count() < 3 {
+        return None;
+    }
+    candidates
+        .iter()
+        .filter(|c| c.len() > name.len() && c.starts_with(name))
+        .min_by_key(|c| (c.len(), c.to_string()))
+        .map(|c| c.to_string())
 }
 
 /// Renders diagnostics as miette reports with source snippets.
@@ -253,8 +275,11 @@ pub fn render(diags: &[Diagnostic], color: bool) -> String {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
+    // No wrapping: a message stays on one line, so names and paths are never split and the
+    // output can be searched; the terminal wraps long lines itself.
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
+        .with_wrap_lines(false)
         .with_links(false);
     let mut out = String::new();
     for d in diags {
@@ -263,8 +288,32 @@ pub fn render(diags: &[Diagnostic], color: bool) -> String {
             out.push_str(&d.to_string());
             out.push('\n');
         }
+        // A blank line between reports.
+        out.push('\n');
     }
     out
+}
+
+/// A source file shows its path in the snippet header (`╭─[prod.toml:12:8]`).
+impl miette::SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.path.display().to_string(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
 }
 
 struct MietteDiag<'a>(&'a Diagnostic);
@@ -277,9 +326,11 @@ impl fmt::Debug for MietteDiag<'_> {
 
 impl fmt::Display for MietteDiag<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // With a location, the snippet's header names `file:line:col`; without one, the
+        // message itself names the file.
         let d = self.0;
         match (&d.location, &d.path) {
-            (Some(loc), _) => write!(f, "{}: {}", loc, d.message),
+            (Some(_), _) => write!(f, "{}", d.message),
             (None, Some(p)) => write!(f, "{}: {}", p.display(), d.message),
             _ => write!(f, "{}", d.message),
         }
@@ -311,7 +362,7 @@ impl miette::Diagnostic for MietteDiag<'_> {
         self.0
             .location
             .as_ref()
-            .map(|l| &l.file.text as &dyn miette::SourceCode)
+            .map(|l| &*l.file as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
@@ -342,5 +393,14 @@ mod tests {
         assert_eq!(did_you_mean("databse", zones), Some("database".into()));
         assert_eq!(did_you_mean("ap", zones), Some("app".into()));
         assert_eq!(did_you_mean("payments", zones), None);
+        assert_eq!(
+            did_you_mean("prod", ["production", "management"]),
+            Some("production".into())
+        );
+        assert_eq!(
+            did_you_mean("pci", ["pci-dss", "hipaa", "soc2"]),
+            Some("pci-dss".into())
+        );
+        assert_eq!(did_you_mean("pc", ["pci-dss"]), None);
     }
 }

@@ -74,11 +74,11 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     }
 
     let project_path = dir.join(PROJECT_FILE);
-    let project = read_source(&project_path, &mut diags)
-        .map(|file| {
-            let raw = parse::<raw::ProjectFile>(&file, &mut diags, &mut soft).unwrap_or_default();
-            (file, raw)
-        });
+    let project = read_source(&project_path, &mut diags).map(|file| {
+        let raw = parse::<raw::ProjectFile>(&file, FileKind::Project, &mut diags, &mut soft)
+            .unwrap_or_default();
+        (file, raw)
+    });
 
     let mut env_paths = Vec::new();
     match std::fs::read_dir(dir) {
@@ -86,6 +86,13 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
             for entry in entries.flatten() {
                 let path = entry.path();
                 let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    if path.extension().is_some_and(|e| e == "toml") {
+                        diags.push(
+                            Diagnostic::error("topology::invalid-name", "file name is not valid UTF-8")
+                                .in_file(&path)
+                                .hint("an environment's name is its file name; use lowercase letters, digits and `-`"),
+                        );
+                    }
                     continue;
                 };
                 if name == PROJECT_FILE || !name.ends_with(".toml") || name.starts_with('.') {
@@ -95,8 +102,11 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
             }
         }
         Err(e) => diags.push(
-            Diagnostic::error("topology::unreadable-dir", format!("cannot list directory: {e}"))
-                .in_file(dir),
+            Diagnostic::error(
+                "topology::unreadable-dir",
+                format!("cannot list directory: {e}"),
+            )
+            .in_file(dir),
         ),
     }
     env_paths.sort();
@@ -109,7 +119,8 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
             .unwrap_or_default()
             .to_string();
         if let Some(file) = read_source(&path, &mut diags) {
-            let raw = parse::<raw::EnvFile>(&file, &mut diags, &mut soft).unwrap_or_default();
+            let raw = parse::<raw::EnvFile>(&file, FileKind::Environment, &mut diags, &mut soft)
+                .unwrap_or_default();
             environments.push(EnvSource { name, file, raw });
         }
     }
@@ -142,9 +153,17 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     }
 }
 
+/// Which of the two file shapes a file has, for the keys it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Project,
+    Environment,
+}
+
 /// Reads one file as UTF-8 text, refusing huge files before reading them.
 fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> {
     use std::io::Read;
+    let is_project = path.file_name().is_some_and(|n| n == PROJECT_FILE);
     let fail = |diags: &mut Diagnostics, code, msg: String, hint: Option<&str>| {
         let mut d = Diagnostic::error(code, msg).in_file(path);
         if let Some(h) = hint {
@@ -155,17 +174,47 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
     };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_project => {
             return fail(
                 diags,
                 "topology::missing-file",
                 "file not found".into(),
-                Some("every topology directory needs a segplan.toml; `segplan init DIR` writes one"),
+                Some(
+                    "every topology directory needs a segplan.toml; `segplan init DIR` writes one",
+                ),
             );
         }
-        Err(e) => return fail(diags, "topology::unreadable", format!("cannot read file: {e}"), None),
+        Err(e) => {
+            return fail(
+                diags,
+                "topology::unreadable",
+                format!("cannot read file: {e}"),
+                Some(
+                    "check that the file exists and is readable (a dangling symbolic link cannot be read)",
+                ),
+            );
+        }
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            return fail(
+                diags,
+                "topology::unreadable",
+                format!("cannot read file: {e}"),
+                None,
+            );
+        }
+    };
+    if meta.is_dir() {
+        return fail(
+            diags,
+            "topology::unreadable",
+            "is a directory, not a file".into(),
+            Some("every `*.toml` entry of the topology directory must be an environment file"),
+        );
+    }
+    let len = meta.len();
     if len > MAX_FILE_BYTES {
         return fail(
             diags,
@@ -180,23 +229,44 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
     }
     let mut bytes = Vec::with_capacity(len as usize);
     if let Err(e) = file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
-        return fail(diags, "topology::unreadable", format!("cannot read file: {e}"), None);
+        return fail(
+            diags,
+            "topology::unreadable",
+            format!("cannot read file: {e}"),
+            None,
+        );
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return fail(diags, "topology::too-large", "file grew past the size limit while being read".into(), None);
+        return fail(
+            diags,
+            "topology::too-large",
+            format!(
+                "file grew past the {} MiB limit while being read",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+            None,
+        );
     }
     match String::from_utf8(bytes) {
         Ok(text) => Some(SourceFile::new(path.to_path_buf(), text)),
         Err(e) => {
+            // Show the offending line, with the bad bytes replaced by U+FFFD. Everything before
+            // the first bad byte is valid, so offsets up to it are the same in both texts.
             let offset = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let (line, col) = SourceFile::new(path.to_path_buf(), text).line_col(offset);
-            fail(
-                diags,
-                "topology::not-utf8",
-                format!("file is not valid UTF-8 (byte {offset}, line {line}, column {col})"),
-                Some("TOML files must be UTF-8 encoded"),
-            )
+            let shown = SourceFile::new(path.to_path_buf(), text);
+            let width = '\u{FFFD}'.len_utf8();
+            diags.push(
+                Diagnostic::error(
+                    "topology::not-utf8",
+                    format!("file is not valid UTF-8 (byte {offset})"),
+                )
+                .at(Location::new(&shown, offset..offset + width))
+                .label("not UTF-8")
+                .hint("TOML files must be UTF-8 encoded; re-save the file as UTF-8")
+                .in_file(path),
+            );
+            None
         }
     }
 }
@@ -204,59 +274,169 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
 /// Parses TOML into `T`, reporting syntax errors, type errors and every unknown key.
 fn parse<T: DeserializeOwned>(
     file: &Arc<SourceFile>,
+    kind: FileKind,
     diags: &mut Diagnostics,
     soft: &mut Diagnostics,
 ) -> Option<T> {
     let de = match toml::de::Deserializer::parse(&file.text) {
         Ok(de) => de,
         Err(e) => {
-            diags.push(toml_error(file, &e));
+            diags.push(syntax_error(file, &e));
             return None;
         }
     };
     let mut unknown = Vec::new();
-    let result: Result<T, _> = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+    let result: Result<T, _> =
+        serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
     for path in unknown {
         let path = path.replace("$__serde_spanned_private_value.", "");
-        let span = key_span(&file.text, &path);
-        let key = path.rsplit('.').next().unwrap_or(&path).to_string();
-        let d = Diagnostic::error("topology::unknown-key", format!("unknown key `{path}`"))
-            .at_opt(span.map(|s| Location::new(file, s)))
-            .label("not a segplan key")
-            .hint_opt(known_key_hint(&key).map(|k| format!("did you mean `{k}`?")))
-            .in_file(&file.path);
-        soft.push(d);
+        soft.push(unknown_key(file, kind, &path));
     }
     match result {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.push(toml_error(file, &e));
+            diags.push(schema_error(file, &e));
             None
         }
     }
 }
 
-fn toml_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
-    let message = e.message().trim().to_string();
+/// A TOML syntax error: the file is not TOML at all.
+fn syntax_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
+    let mut message = e.message().trim().to_string();
+    let duplicate = message.starts_with("duplicate key");
+    if duplicate && let Some(key) = e.span().and_then(|s| file.text.get(s)) {
+        message = format!("key `{}` is defined twice", key.trim_matches('"'));
+    }
+    let hint = duplicate
+        .then_some("a table or key may appear only once in a file; merge the two definitions");
     Diagnostic::error("topology::toml", format!("invalid TOML: {message}"))
         .at_opt(e.span().map(|s| Location::new(file, s)))
+        .hint_opt(hint.map(str::to_string))
         .in_file(&file.path)
 }
 
-/// Every key segplan knows, for "did you mean" on unknown keys.
-const KNOWN_KEYS: &[&str] = &[
-    "project", "name", "templates", "dns_pod_labels", "zones", "description", "sensitivity",
-    "internet_ingress", "internet_egress", "same_namespace", "flows", "from", "to", "ports",
-    "reason", "profiles", "extends", "rules", "id", "check", "control", "severity", "exemptions",
-    "rule", "justification", "namespace", "environment", "kind", "compliance", "clusters",
-    "context", "api_server", "pod_cidr", "node_cidr", "service_cidr", "mesh", "node_pools",
-    "labels", "taints", "key", "value", "effect", "namespaces", "zone", "team", "node_pool",
-    "service_accounts", "annotations", "mesh_rules", "workload", "methods", "paths",
-    "cross_cluster_flows", "cluster",
-];
+/// A well-formed TOML file whose values do not have segplan's shape (a missing key, a string
+/// where an array belongs).
+fn schema_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
+    let raw = e.message().trim();
+    let mut message = raw
+        .replace("missing field", "missing key")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected a table");
+    // A missing key is reported on its table: name the table when it has a header.
+    if raw.starts_with("missing field")
+        && let Some(header) = e
+            .span()
+            .and_then(|s| file.text.get(s))
+            .and_then(|t| t.lines().next())
+            .map(str::trim)
+            .filter(|l| l.starts_with('['))
+    {
+        message = format!("{message} in `{header}`");
+    }
+    let hint = if raw.contains("expected a boolean") {
+        Some("write `true` or `false`, without quotes")
+    } else if raw.contains("expected a sequence") {
+        Some("put the values in brackets, e.g. `[\"443/TCP\"]`")
+    } else if raw.contains("expected a string") {
+        Some("quote the value, e.g. `\"443/TCP\"`")
+    } else if raw.contains("missing field") {
+        Some("see docs/topology.md for the keys each table needs")
+    } else {
+        None
+    };
+    Diagnostic::error("topology::schema", message)
+        .at_opt(e.span().map(|s| Location::new(file, s)))
+        .hint_opt(hint.map(str::to_string))
+        .in_file(&file.path)
+}
 
-fn known_key_hint(key: &str) -> Option<String> {
-    crate::diag::did_you_mean(key, KNOWN_KEYS.iter().copied())
+/// A key segplan does not know, with the keys its table accepts as the hint.
+fn unknown_key(file: &Arc<SourceFile>, kind: FileKind, path: &str) -> Diagnostic {
+    let span = key_span(&file.text, path);
+    let parts: Vec<&str> = path.split('.').collect();
+    let (key, table) = parts.split_last().unwrap_or((&"", &[]));
+    let accepted = table_keys(kind, table);
+    let hint = match crate::diag::did_you_mean(key, accepted.iter().copied()) {
+        Some(k) => Some(format!("did you mean `{k}`?")),
+        None if accepted.is_empty() => None,
+        None => Some(format!("this table accepts: {}", accepted.join(", "))),
+    };
+    Diagnostic::error("topology::unknown-key", format!("unknown key `{path}`"))
+        .at_opt(span.map(|s| Location::new(file, s)))
+        .label("not a segplan key")
+        .hint_opt(hint)
+        .in_file(&file.path)
+}
+
+/// The keys a table accepts, by its path inside the file (names and indices are wildcards).
+/// Keep in step with [`raw`].
+fn table_keys(kind: FileKind, table: &[&str]) -> &'static [&'static str] {
+    match (kind, table) {
+        (FileKind::Project, []) => &["project", "zones", "flows", "profiles", "exemptions"],
+        (FileKind::Project, ["project"]) => &["name", "templates", "dns_pod_labels"],
+        (FileKind::Project, ["zones", _]) => &[
+            "description",
+            "sensitivity",
+            "internet_ingress",
+            "internet_egress",
+            "same_namespace",
+        ],
+        (FileKind::Project, ["flows", _]) => &["from", "to", "ports", "reason"],
+        (FileKind::Project, ["profiles", _]) => &["description", "extends", "rules"],
+        (FileKind::Project, ["profiles", _, "rules", _]) => {
+            &["id", "check", "control", "severity", "description"]
+        }
+        (FileKind::Project, ["exemptions", _]) => {
+            &["rule", "justification", "namespace", "environment"]
+        }
+        (FileKind::Environment, []) => &[
+            "environment",
+            "clusters",
+            "namespaces",
+            "mesh_rules",
+            "cross_cluster_flows",
+        ],
+        (FileKind::Environment, ["environment"]) => &["kind", "compliance", "description"],
+        (FileKind::Environment, ["clusters", _]) => &[
+            "context",
+            "api_server",
+            "pod_cidr",
+            "node_cidr",
+            "service_cidr",
+            "mesh",
+            "node_pools",
+        ],
+        (FileKind::Environment, ["clusters", _, "node_pools", _]) => &["labels", "taints"],
+        (FileKind::Environment, ["clusters", _, "node_pools", _, "taints", _]) => {
+            &["key", "value", "effect"]
+        }
+        (FileKind::Environment, ["namespaces", _]) => &[
+            "zone",
+            "team",
+            "compliance",
+            "node_pool",
+            "clusters",
+            "service_accounts",
+            "labels",
+            "annotations",
+        ],
+        (FileKind::Environment, ["mesh_rules", _]) => &[
+            "name",
+            "namespace",
+            "workload",
+            "from",
+            "methods",
+            "paths",
+            "ports",
+        ],
+        (FileKind::Environment, ["cross_cluster_flows", _]) => &["from", "to", "ports", "reason"],
+        (FileKind::Environment, ["cross_cluster_flows", _, "from" | "to"]) => {
+            &["environment", "cluster", "zone"]
+        }
+        _ => &[],
+    }
 }
 
 /// Finds the span of the key at a serde_ignored path (`a.b.0.c`) in a TOML document.
@@ -295,14 +475,21 @@ pub fn keyed<'a, V>(
     map: &'a std::collections::BTreeMap<String, raw::S<V>>,
 ) -> Vec<(raw::S<String>, &'a raw::S<V>)> {
     map.iter()
-        .map(|(k, v)| (raw::S::new(key_span_near(&file.text, v.span().start, k), k.clone()), v))
+        .map(|(k, v)| {
+            (
+                raw::S::new(key_span_near(&file.text, v.span().start, k), k.clone()),
+                v,
+            )
+        })
         .collect()
 }
 
 fn key_span_near(text: &str, value_start: usize, key: &str) -> std::ops::Range<usize> {
     let value_start = value_start.min(text.len());
     let line_start = text[..value_start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[value_start..].find('\n').map_or(text.len(), |i| value_start + i);
+    let line_end = text[value_start..]
+        .find('\n')
+        .map_or(text.len(), |i| value_start + i);
     let line = &text[line_start..line_end];
     let haystack = if line.trim_start().starts_with('[') {
         line

@@ -24,3 +24,14 @@ pub fn load(
     let (topology, parse_diags) = crate::topology::load(dir).map_err(|d| d.into_sorted())?;
     build(&topology, parse_diags)
 }
+
+/// Parses and validates a topology given as in-memory files (`(file name, bytes)`), as
+/// [`load`] would a directory `dir` holding them. Handy for tests that build topologies.
+pub fn load_files(
+    dir: &std::path::Path,
+    files: &[(&str, &[u8])],
+) -> Result<(Model, Vec<crate::diag::Diagnostic>), Vec<crate::diag::Diagnostic>> {
+    let (topology, parse_diags) =
+        crate::topology::load_files(dir, files).map_err(|d| d.into_sorted())?;
+    build(&topology, parse_diags)
+}

@@ -4,6 +4,7 @@
 //! reports every syntax error, unknown key and type error it can find, each with its file and
 //! line; semantic checks (unknown zones, CIDRs, ...) belong to [`crate::model`].
 
+mod keys;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::diag::{Diagnostic, Diagnostics, Location, SourceFile};
+
+pub use keys::{KeyIndex, keyed};
 
 /// The project file's name inside a topology directory.
 pub const PROJECT_FILE: &str = "segplan.toml";
@@ -26,6 +29,8 @@ pub struct EnvSource {
     pub name: String,
     pub file: Arc<SourceFile>,
     pub raw: raw::EnvFile,
+    /// Where each key of the file is.
+    pub keys: KeyIndex,
 }
 
 /// A topology directory, parsed but not validated.
@@ -34,6 +39,8 @@ pub struct Topology {
     pub dir: PathBuf,
     pub project_file: Arc<SourceFile>,
     pub project: raw::ProjectFile,
+    /// Where each key of the project file is.
+    pub project_keys: KeyIndex,
     /// Environments in name order.
     pub environments: Vec<EnvSource>,
 }
@@ -49,7 +56,6 @@ impl Topology {
 /// stop validation (unknown keys); `Err` every diagnostic when a file cannot be read or parsed.
 pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
-    let mut soft = Diagnostics::default();
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
         Err(e) => {
@@ -73,12 +79,7 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
         return Err(diags);
     }
 
-    let project_path = dir.join(PROJECT_FILE);
-    let project = read_source(&project_path, &mut diags).map(|file| {
-        let raw = parse::<raw::ProjectFile>(&file, FileKind::Project, &mut diags, &mut soft)
-            .unwrap_or_default();
-        (file, raw)
-    });
+    let project = read_source(&dir.join(PROJECT_FILE), &mut diags);
 
     let mut env_paths = Vec::new();
     match std::fs::read_dir(dir) {
@@ -95,10 +96,9 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
                     }
                     continue;
                 };
-                if name == PROJECT_FILE || !name.ends_with(".toml") || name.starts_with('.') {
-                    continue;
+                if is_env_file_name(name) {
+                    env_paths.push(path);
                 }
-                env_paths.push(path);
             }
         }
         Err(e) => diags.push(
@@ -110,19 +110,81 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
         ),
     }
     env_paths.sort();
+    let env_files = env_paths
+        .iter()
+        .filter_map(|path| read_source(path, &mut diags))
+        .collect();
+    assemble(dir, project, env_files, diags)
+}
 
+/// Parses a topology given as in-memory files (`(file name, bytes)`), exactly as [`load`]
+/// would parse a directory `dir` holding them. Files that [`load`] would skip (not `*.toml`,
+/// hidden) are skipped here too. For tests and tools that build topologies without a disk.
+pub fn load_files(
+    dir: &Path,
+    files: &[(&str, &[u8])],
+) -> Result<(Topology, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut files: Vec<&(&str, &[u8])> = files.iter().collect();
+    files.sort_by_key(|(name, _)| *name);
+    let project_path = dir.join(PROJECT_FILE);
+    let project = match files.iter().find(|(name, _)| *name == PROJECT_FILE) {
+        Some((_, bytes)) => decode(&project_path, bytes.to_vec(), &mut diags),
+        None => {
+            diags.push(missing_project_file(&project_path));
+            None
+        }
+    };
+    let env_files = files
+        .iter()
+        .filter(|(name, _)| is_env_file_name(name))
+        .filter_map(|(name, bytes)| decode(&dir.join(name), bytes.to_vec(), &mut diags))
+        .collect();
+    assemble(dir, project, env_files, diags)
+}
+
+/// Whether a directory entry is an environment file: `*.toml`, not hidden, not segplan.toml.
+fn is_env_file_name(name: &str) -> bool {
+    name != PROJECT_FILE && name.ends_with(".toml") && !name.starts_with('.')
+}
+
+fn missing_project_file(path: &Path) -> Diagnostic {
+    Diagnostic::error("topology::missing-file", "file not found")
+        .in_file(path)
+        .hint("every topology directory needs a segplan.toml; `segplan init DIR` writes one")
+}
+
+/// Parses the files read (environment files in name order) into a [`Topology`].
+fn assemble(
+    dir: &Path,
+    project: Option<Arc<SourceFile>>,
+    env_files: Vec<Arc<SourceFile>>,
+    mut diags: Diagnostics,
+) -> Result<(Topology, Diagnostics), Diagnostics> {
+    let mut soft = Diagnostics::default();
+    let project = project.map(|file| {
+        let (raw, keys) =
+            parse::<raw::ProjectFile>(&file, FileKind::Project, &mut diags, &mut soft)
+                .unwrap_or_default();
+        (file, raw, keys)
+    });
     let mut environments = Vec::new();
-    for path in env_paths {
-        let name = path
+    for file in env_files {
+        let name = file
+            .path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        if let Some(file) = read_source(&path, &mut diags) {
-            let raw = parse::<raw::EnvFile>(&file, FileKind::Environment, &mut diags, &mut soft)
+        let (raw, keys) =
+            parse::<raw::EnvFile>(&file, FileKind::Environment, &mut diags, &mut soft)
                 .unwrap_or_default();
-            environments.push(EnvSource { name, file, raw });
-        }
+        environments.push(EnvSource {
+            name,
+            file,
+            raw,
+            keys,
+        });
     }
 
     if environments.is_empty() && project.is_some() && !diags.has_errors() {
@@ -137,11 +199,12 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     }
 
     match project {
-        Some((project_file, project)) if !diags.has_errors() => Ok((
+        Some((project_file, project, project_keys)) if !diags.has_errors() => Ok((
             Topology {
                 dir: dir.to_path_buf(),
                 project_file,
                 project,
+                project_keys,
                 environments,
             },
             soft,
@@ -175,14 +238,8 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_project => {
-            return fail(
-                diags,
-                "topology::missing-file",
-                "file not found".into(),
-                Some(
-                    "every topology directory needs a segplan.toml; `segplan init DIR` writes one",
-                ),
-            );
+            diags.push(missing_project_file(path));
+            return None;
         }
         Err(e) => {
             return fail(
@@ -236,16 +293,23 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
             None,
         );
     }
+    decode(path, bytes, diags)
+}
+
+/// Checks a file's size and decodes it as UTF-8.
+fn decode(path: &Path, bytes: Vec<u8>, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return fail(
-            diags,
-            "topology::too-large",
-            format!(
-                "file grew past the {} MiB limit while being read",
-                MAX_FILE_BYTES / (1024 * 1024)
-            ),
-            None,
+        diags.push(
+            Diagnostic::error(
+                "topology::too-large",
+                format!(
+                    "file is larger than the {} MiB a topology file may have",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            )
+            .in_file(path),
         );
+        return None;
     }
     match String::from_utf8(bytes) {
         Ok(text) => Some(SourceFile::new(path.to_path_buf(), text)),
@@ -271,34 +335,83 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
     }
 }
 
+/// At most this many syntax errors are reported per file: after the first few, the parser's
+/// recovery mostly finds echoes of them.
+const MAX_SYNTAX_ERRORS: usize = 5;
+
 /// Parses TOML into `T`, reporting syntax errors, type errors and every unknown key.
 fn parse<T: DeserializeOwned>(
     file: &Arc<SourceFile>,
     kind: FileKind,
     diags: &mut Diagnostics,
     soft: &mut Diagnostics,
-) -> Option<T> {
-    let de = match toml::de::Deserializer::parse(&file.text) {
-        Ok(de) => de,
-        Err(e) => {
-            diags.push(syntax_error(file, &e));
-            return None;
+) -> Option<(T, KeyIndex)> {
+    let (table, errors) = toml::de::DeTable::parse_recoverable(&file.text);
+    if !errors.is_empty() {
+        for e in without_echoes(&file.text, &errors)
+            .into_iter()
+            .take(MAX_SYNTAX_ERRORS)
+        {
+            diags.push(syntax_error(file, e));
         }
-    };
+        return None;
+    }
+    let keys = KeyIndex::of(table.get_ref());
+    let de = toml::de::Deserializer::from(table);
     let mut unknown = Vec::new();
     let result: Result<T, _> =
         serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
     for path in unknown {
-        let path = path.replace("$__serde_spanned_private_value.", "");
-        soft.push(unknown_key(file, kind, &path));
+        // serde_ignored names `Spanned` wrappers and `Option`s too; users never wrote those.
+        let path: Vec<&str> = path
+            .split('.')
+            .filter(|p| *p != "$__serde_spanned_private_value" && *p != "?")
+            .collect();
+        soft.push(unknown_key(file, &keys, kind, &path.join(".")));
     }
     match result {
-        Ok(v) => Some(v),
+        Ok(v) => Some((v, keys)),
         Err(e) => {
             diags.push(schema_error(file, &e));
             None
         }
     }
+}
+
+/// Drops the errors that only echo an earlier one: once a table header is a duplicate, every
+/// key of its body is reported as a duplicate too.
+fn without_echoes<'e>(text: &str, errors: &'e [toml::de::Error]) -> Vec<&'e toml::de::Error> {
+    let line_at = |offset: usize| {
+        let offset = offset.min(text.len());
+        let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        (start, &text[start..end])
+    };
+    let mut sorted: Vec<&toml::de::Error> = errors.iter().collect();
+    sorted.sort_by_key(|e| e.span().map(|s| s.start));
+    let mut kept = Vec::new();
+    let mut duplicate_table_since: Option<usize> = None;
+    for e in sorted {
+        let Some(span) = e.span() else {
+            kept.push(e);
+            continue;
+        };
+        let (line_start, line) = line_at(span.start);
+        let is_header = line.trim_start().starts_with('[');
+        let duplicate = e.message().starts_with("duplicate key");
+        if let Some(since) = duplicate_table_since {
+            let header_between = text[since..line_start]
+                .lines()
+                .skip(1)
+                .any(|l| l.trim_start().starts_with('['));
+            if duplicate && !is_header && !header_between {
+                continue;
+            }
+        }
+        duplicate_table_since = (duplicate && is_header).then_some(line_start);
+        kept.push(e);
+    }
+    kept
 }
 
 /// A TOML syntax error: the file is not TOML at all.
@@ -308,11 +421,18 @@ fn syntax_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
     if duplicate && let Some(key) = e.span().and_then(|s| file.text.get(s)) {
         message = format!("key `{}` is defined twice", key.trim_matches('"'));
     }
-    let hint = duplicate
-        .then_some("a table or key may appear only once in a file; merge the two definitions");
+    let hint = if duplicate {
+        Some("a table or key may appear only once in a file; merge the two definitions".to_string())
+    } else if message.contains("must be quoted") {
+        e.span()
+            .and_then(|s| file.text.get(s))
+            .map(|v| format!("write `\"{}\"`", v.trim()))
+    } else {
+        None
+    };
     Diagnostic::error("topology::toml", format!("invalid TOML: {message}"))
         .at_opt(e.span().map(|s| Location::new(file, s)))
-        .hint_opt(hint.map(str::to_string))
+        .hint_opt(hint)
         .in_file(&file.path)
 }
 
@@ -353,8 +473,8 @@ fn schema_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
 }
 
 /// A key segplan does not know, with the keys its table accepts as the hint.
-fn unknown_key(file: &Arc<SourceFile>, kind: FileKind, path: &str) -> Diagnostic {
-    let span = key_span(&file.text, path);
+fn unknown_key(file: &Arc<SourceFile>, keys: &KeyIndex, kind: FileKind, path: &str) -> Diagnostic {
+    let span = keys.path(path);
     let parts: Vec<&str> = path.split('.').collect();
     let (key, table) = parts.split_last().unwrap_or((&"", &[]));
     let accepted = table_keys(kind, table);
@@ -436,83 +556,5 @@ fn table_keys(kind: FileKind, table: &[&str]) -> &'static [&'static str] {
             &["environment", "cluster", "zone"]
         }
         _ => &[],
-    }
-}
-
-/// Finds the span of the key at a serde_ignored path (`a.b.0.c`) in a TOML document.
-fn key_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
-    use toml::de::{DeTable, DeValue};
-    let root = DeTable::parse(text).ok()?;
-    let parts: Vec<&str> = path.split('.').collect();
-    let mut table = root.get_ref();
-    let mut i = 0;
-    loop {
-        let part = parts.get(i)?;
-        let (key, value) = table.get_key_value(*part)?;
-        if i + 1 == parts.len() {
-            return Some(key.span());
-        }
-        let mut value = value.get_ref();
-        i += 1;
-        // Array indices.
-        while let DeValue::Array(items) = value {
-            let idx: usize = parts.get(i)?.parse().ok()?;
-            value = items.get(idx)?.get_ref();
-            i += 1;
-        }
-        match value {
-            DeValue::Table(t) => table = t,
-            _ => return Some(key.span()),
-        }
-    }
-}
-
-/// Pairs each key of a table with its span in the file, found from its value's span: on a
-/// `[table.key]` header the key's last mention in the header, else its last mention before the
-/// value on the same line.
-pub fn keyed<'a, V>(
-    file: &SourceFile,
-    map: &'a std::collections::BTreeMap<String, raw::S<V>>,
-) -> Vec<(raw::S<String>, &'a raw::S<V>)> {
-    map.iter()
-        .map(|(k, v)| {
-            (
-                raw::S::new(key_span_near(&file.text, v.span().start, k), k.clone()),
-                v,
-            )
-        })
-        .collect()
-}
-
-fn key_span_near(text: &str, value_start: usize, key: &str) -> std::ops::Range<usize> {
-    let value_start = value_start.min(text.len());
-    let line_start = text[..value_start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[value_start..]
-        .find('\n')
-        .map_or(text.len(), |i| value_start + i);
-    let line = &text[line_start..line_end];
-    let haystack = if line.trim_start().starts_with('[') {
-        line
-    } else {
-        &text[line_start..value_start]
-    };
-    match haystack.rfind(key) {
-        Some(i) => line_start + i..line_start + i + key.len(),
-        None => value_start..value_start,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_span_follows_tables_and_arrays() {
-        let text = "[zones.dmz]\ncolour = 1\n[[flows]]\nfrom='a'\n[[flows]]\nfrom='b'\nbogus=2\n";
-        let s = key_span(text, "zones.dmz.colour").unwrap();
-        assert_eq!(&text[s], "colour");
-        let s = key_span(text, "flows.1.bogus").unwrap();
-        assert_eq!(&text[s], "bogus");
-        assert!(key_span(text, "flows.7.bogus").is_none());
     }
 }

@@ -123,7 +123,7 @@ impl Cx {
 
         // Clusters.
         let mut clusters = BTreeMap::new();
-        for (name, c) in &keyed(f, &r.clusters) {
+        for (name, c) in &keyed(&env.keys, &r.clusters) {
             self.name(f, name, "cluster");
             let loc = self.loc(f, name);
             if let Some((other, other_loc)) = cluster_owner.get(name.get_ref()) {
@@ -189,10 +189,10 @@ impl Cx {
                 },
             };
             let mut node_pools = BTreeMap::new();
-            for (pname, pool) in &keyed(f, &cr.node_pools) {
+            for (pname, pool) in &keyed(&env.keys, &cr.node_pools) {
                 self.name(f, pname, "node pool");
                 let pr = pool.get_ref();
-                let labels = self.labels(f, &pr.labels);
+                let labels = self.labels(f, &env.keys, &pr.labels);
                 if labels.is_empty() {
                     self.err("topology::pool-without-labels", f, pname.span(), format!("node pool `{}` has no labels, so pods cannot be pinned to it", pname.get_ref()))
                         .hint = Some("add the labels its nodes carry, e.g. `labels = { \"security-zone\" = \"pci\" }`".into());
@@ -265,7 +265,7 @@ impl Cx {
 
         // Namespaces.
         let mut namespaces = BTreeMap::new();
-        for (name, n) in &keyed(f, &r.namespaces) {
+        for (name, n) in &keyed(&env.keys, &r.namespaces) {
             self.name(f, name, "namespace");
             if RESERVED_NAMESPACES.contains(&name.get_ref().as_str()) {
                 self.err("topology::reserved-namespace", f, name.span(), format!("namespace `{}` is reserved for the cluster itself", name.get_ref()))
@@ -381,8 +381,8 @@ impl Cx {
                     service_accounts.push(sa.get_ref().clone());
                 }
             }
-            let labels = self.labels(f, &nr.labels);
-            for (k, v) in &keyed(f, &nr.labels) {
+            let labels = self.labels(f, &env.keys, &nr.labels);
+            for (k, v) in &keyed(&env.keys, &nr.labels) {
                 if k.get_ref().starts_with("segplan.io/")
                     || k.get_ref() == "app.kubernetes.io/managed-by"
                     || k.get_ref().starts_with("pod-security.kubernetes.io/")
@@ -393,7 +393,7 @@ impl Cx {
                 let _ = v;
             }
             let mut annotations = BTreeMap::new();
-            for (k, v) in &keyed(f, &nr.annotations) {
+            for (k, v) in &keyed(&env.keys, &nr.annotations) {
                 if !is_label_key(k.get_ref()) {
                     self.err(
                         "topology::invalid-label",

@@ -48,7 +48,7 @@ impl Cx {
                 self.err("topology::empty-workload", f, rule.span(), "a mesh rule needs `workload` labels; an empty selector would apply to every workload")
                     .hint = Some("workload = { app = \"payment-api\" }".into());
             }
-            let workload = self.labels(f, &r.workload);
+            let workload = self.labels(f, &env.keys, &r.workload);
             if r.from.is_empty() {
                 self.err(
                     "topology::empty-from",
@@ -60,17 +60,26 @@ impl Cx {
             }
             let mut from = Vec::new();
             for p in &r.from {
-                let Some((pns, sa)) = p.get_ref().split_once('/') else {
+                let Some((pns, sa)) = p
+                    .get_ref()
+                    .split_once('/')
+                    .filter(|(ns, sa)| !ns.is_empty() && !sa.is_empty())
+                else {
+                    let hint = if p.get_ref().contains('/') {
+                        "both parts are needed, e.g. `checkout/checkout-service`".to_string()
+                    } else {
+                        format!(
+                            "name the service account too: `{}/<serviceaccount>`",
+                            p.get_ref()
+                        )
+                    };
                     self.err(
                         "topology::invalid-principal",
                         f,
                         p.span(),
                         format!("`{}` is not `namespace/serviceaccount`", p.get_ref()),
                     )
-                    .hint = Some(format!(
-                        "name the service account too: `{}/<serviceaccount>`",
-                        p.get_ref()
-                    ));
+                    .hint = Some(hint);
                     continue;
                 };
                 match e.namespaces.get(pns) {

@@ -19,7 +19,7 @@ use super::names::{dns_label_problem, is_dns_label, is_label_key, is_label_value
 use super::*;
 use crate::diag::{Diagnostic, Diagnostics, Location, SourceFile, did_you_mean};
 use crate::topology::raw::{self, S};
-use crate::topology::{EnvSource, Topology, keyed};
+use crate::topology::{EnvSource, KeyIndex, Topology, keyed};
 
 /// Validates the topology. `Ok` carries the model and any warnings; `Err` every diagnostic.
 /// `earlier` carries diagnostics of the parsing stage that did not stop it (unknown keys).
@@ -93,7 +93,8 @@ impl Cx {
                 format!("invalid {what} name: {problem}"),
             );
             d.label = Some("not a DNS-1123 label".into());
-            if is_dns_label(&suggestion) {
+            // Suggest only what keeps every letter (no `ünï` -> `n`).
+            if name.get_ref().is_ascii() && is_dns_label(&suggestion) {
                 d.hint = Some(format!("try `{suggestion}`"));
             }
             false
@@ -146,10 +147,11 @@ impl Cx {
     fn labels(
         &mut self,
         file: &Arc<SourceFile>,
+        keys: &KeyIndex,
         labels: &BTreeMap<String, S<String>>,
     ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        for (k, v) in &keyed(file, labels) {
+        for (k, v) in &keyed(keys, labels) {
             if !is_label_key(k.get_ref()) {
                 self.err(
                     "topology::invalid-label",

@@ -52,7 +52,7 @@ impl Cx {
                 templates = Some(path);
             }
             if let Some(labels) = &sec.get_ref().dns_pod_labels {
-                let parsed = self.labels(pf, labels.get_ref());
+                let parsed = self.labels(pf, &t.project_keys, labels.get_ref());
                 if parsed.is_empty() {
                     self.err("topology::empty-selector", pf, labels.span(), "`dns_pod_labels` cannot be empty: it would select every pod in kube-system");
                 } else {
@@ -72,7 +72,7 @@ impl Cx {
         }
         // An item with an invalid name is reported and still kept, so references to it do not
         // cascade into "unknown" errors; the model is never returned while errors exist.
-        for (name, z) in &keyed(pf, &p.zones) {
+        for (name, z) in &keyed(&t.project_keys, &p.zones) {
             self.name(pf, name, "zone");
             let zr = z.get_ref();
             let sensitivity = match &zr.sensitivity {
@@ -167,7 +167,7 @@ impl Cx {
 
         // [profiles] and [[exemptions]]
         let mut profiles = BTreeMap::new();
-        for (name, prof) in &keyed(pf, &p.profiles) {
+        for (name, prof) in &keyed(&t.project_keys, &p.profiles) {
             self.name(pf, name, "profile");
             if BUILTIN_PROFILES.contains(&name.get_ref().as_str()) {
                 self.err(

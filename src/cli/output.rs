@@ -20,7 +20,7 @@ pub fn load_model(s: &Settings) -> Result<Model, CliError> {
             if !warnings.is_empty() {
                 eprint!(
                     "{}",
-                    crate::diag::render(&warnings, s.color && s.stderr_is_terminal)
+                    crate::diag::render(&warnings, s.color_stderr)
                 );
             }
             Ok(model)

@@ -79,6 +79,7 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
         return Err(diags);
     }
 
+    tracing::debug!("reading topology directory {}", dir.display());
     let project = read_source(&dir.join(PROJECT_FILE), &mut diags);
 
     let mut env_paths = Vec::new();
@@ -293,6 +294,7 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
             None,
         );
     }
+    tracing::debug!("read {} ({} bytes)", path.display(), bytes.len());
     decode(path, bytes, diags)
 }
 

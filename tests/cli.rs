@@ -366,7 +366,11 @@ fn init_into_a_file_fails_cleanly() {
     std::fs::write(&file, "x").unwrap();
     let o = run(segplan().args(["--color", "never", "init"]).arg(&file));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("a-file is not a directory"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a-file is not a directory"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
 

@@ -14,9 +14,12 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment to render.
-    #[arg(long = "env", value_name = "ENV", required = true)]
-    pub env: String,
+    /// Environment to render (repeatable).
+    #[arg(long = "env", value_name = "ENV", required_unless_present = "all_envs")]
+    pub env: Vec<String>,
+    /// Render every environment of the topology.
+    #[arg(long, conflicts_with = "env")]
+    pub all_envs: bool,
     /// Render only this cluster.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,

@@ -98,19 +98,24 @@ impl Cx {
                 }
             }
         }
-        let same: Vec<&str> = from_clusters
+        // A cluster paired with itself is skipped (traffic inside a cluster is what `[[flows]]`
+        // are for); a flow whose every pair is such a pair connects nothing.
+        let distinct = from_clusters
             .iter()
-            .filter(|a| to_clusters.iter().any(|b| b.name == a.name))
-            .map(|a| a.name.as_str())
-            .collect();
-        if !same.is_empty() {
-            let list = same
+            .any(|a| to_clusters.iter().any(|b| b.name != a.name));
+        if !distinct && !from_clusters.is_empty() && !to_clusters.is_empty() {
+            let list = from_clusters
                 .iter()
-                .map(|c| format!("`{c}`"))
+                .map(|c| format!("`{}`", c.name))
                 .collect::<Vec<_>>()
                 .join(", ");
-            self.err("topology::same-cluster", f, flow.span(), format!("cross-cluster flow connects cluster {list} to itself"))
-                .hint = Some("set `cluster` on its ends so they name different clusters; traffic inside a cluster is a `[[flows]]` entry in segplan.toml".into());
+            self.err(
+                "topology::same-cluster",
+                f,
+                flow.span(),
+                format!("cross-cluster flow connects cluster {list} only to itself"),
+            )
+            .hint = Some("name another cluster or environment on one of its ends; traffic inside a cluster is a `[[flows]]` entry in segplan.toml".into());
         }
         for a in &from_clusters {
             for b in &to_clusters {

@@ -560,3 +560,75 @@ fn table_keys(kind: FileKind, table: &[&str]) -> &'static [&'static str] {
         _ => &[],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table whose keys [`table_keys`] knows, with both file kinds.
+    const TABLES: &[(FileKind, &[&str])] = &[
+        (FileKind::Project, &[]),
+        (FileKind::Project, &["project"]),
+        (FileKind::Project, &["zones", "z"]),
+        (FileKind::Project, &["flows", "0"]),
+        (FileKind::Project, &["profiles", "p"]),
+        (FileKind::Project, &["profiles", "p", "rules", "0"]),
+        (FileKind::Project, &["exemptions", "0"]),
+        (FileKind::Environment, &[]),
+        (FileKind::Environment, &["environment"]),
+        (FileKind::Environment, &["clusters", "c"]),
+        (FileKind::Environment, &["clusters", "c", "node_pools", "p"]),
+        (
+            FileKind::Environment,
+            &["clusters", "c", "node_pools", "p", "taints", "0"],
+        ),
+        (FileKind::Environment, &["namespaces", "n"]),
+        (FileKind::Environment, &["mesh_rules", "0"]),
+        (FileKind::Environment, &["cross_cluster_flows", "0"]),
+        (FileKind::Environment, &["cross_cluster_flows", "0", "from"]),
+    ];
+
+    /// The keys of the unknown-key hints are the documented ones, and each of them is used by
+    /// the valid corpus's `full` topology, which validates without an unknown key (so serde
+    /// accepts it: see tests/validate.rs).
+    #[test]
+    fn accepted_keys_are_documented_and_used() {
+        let doc = include_str!("../../docs/topology.md");
+        let full = [
+            include_str!("../../tests/topologies/valid/full/segplan.toml"),
+            include_str!("../../tests/topologies/valid/full/prod.toml"),
+            include_str!("../../tests/topologies/valid/full/mgmt.toml"),
+        ]
+        .concat();
+        for (kind, table) in TABLES {
+            let keys = table_keys(*kind, table);
+            assert!(!keys.is_empty(), "{kind:?} {table:?}");
+            for key in keys {
+                let documented = doc.contains(&format!("| `{key}` |"))
+                    || doc.contains(&format!("### `[{key}"))
+                    || doc.contains(&format!("### `[[{key}"));
+                assert!(
+                    documented,
+                    "`{key}` has no row or section in docs/topology.md"
+                );
+                // `templates` needs a directory of templates; the loader tests cover it.
+                if *key != "templates" {
+                    let used = full.lines().any(|l| {
+                        let l = l.trim_start().trim_start_matches('[');
+                        l.starts_with(&format!("{key} ="))
+                            || l.starts_with(&format!("{key}."))
+                            || l.starts_with(&format!("{key}]"))
+                            || l.contains(&format!(" {key} = "))
+                            || l.contains(&format!("{{ {key} = "))
+                            || l.contains(&format!(".{key}]"))
+                            || l.contains(&format!(".{key}."))
+                    });
+                    assert!(
+                        used,
+                        "`{key}` ({kind:?} {table:?}) is not used by the full corpus"
+                    );
+                }
+            }
+        }
+    }
+}

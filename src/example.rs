@@ -79,7 +79,8 @@ pub fn write_large(dir: &Path, clusters: usize, namespaces: usize) -> std::io::R
     use std::fmt::Write;
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("segplan.toml"), FILES[0].1)?;
-    let mut env = String::from("[environment]\nkind = \"production\"\ncompliance = [\"pci-dss\"]\n\n");
+    let mut env =
+        String::from("[environment]\nkind = \"production\"\ncompliance = [\"pci-dss\"]\n\n");
     for c in 0..clusters {
         let _ = write!(
             env,
@@ -93,7 +94,11 @@ pub fn write_large(dir: &Path, clusters: usize, namespaces: usize) -> std::io::R
     for c in 0..clusters {
         for n in 0..namespaces {
             let zone = zones[n % zones.len()];
-            let _ = write!(env, "[namespaces.c{c:02}-ns{n:04}]\nzone = \"{zone}\"\nteam = \"team-{}\"\nclusters = [\"c{c:02}\"]\n", n % 17);
+            let _ = write!(
+                env,
+                "[namespaces.c{c:02}-ns{n:04}]\nzone = \"{zone}\"\nteam = \"team-{}\"\nclusters = [\"c{c:02}\"]\n",
+                n % 17
+            );
             if zone == "data" && n % 10 == 3 {
                 env.push_str("compliance = [\"pci-dss\"]\nnode_pool = \"pci\"\n");
             }

@@ -3,8 +3,8 @@
 //!
 //! serde gives spans of values only, and the maps of [`super::raw`] have plain `String` keys
 //! (serde_ignored cannot see through spanned keys). One walk over the parsed document records
-//! every key's span twice: by its value's span, to pair a map entry with its key, and by its
-//! dotted path, to place unknown keys.
+//! every key's span by its value's span, to pair a map entry with its key; [`key_paths`] maps
+//! dotted paths to key spans, to place unknown keys (rare, so it parses the text again).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -13,70 +13,106 @@ use toml::de::{DeTable, DeValue};
 
 use super::raw;
 
-/// A key's name and span.
-type KeyAt = (String, Range<usize>);
+/// One key: its value's span, a hash of its name and its own span.
+#[derive(Debug, Clone)]
+struct Entry {
+    value: (usize, usize),
+    name: u64,
+    key: Range<usize>,
+}
 
 /// The span of every key of one file.
 #[derive(Debug, Default, Clone)]
 pub struct KeyIndex {
-    /// Value span -> the keys that value has (more than one when an implicit table shares its
-    /// span with a sub-table), each with the key's span.
-    by_value: HashMap<(usize, usize), Vec<KeyAt>>,
-    /// Dotted path (`flows.1.from`, array indices as numbers) -> key span.
-    by_path: HashMap<String, Range<usize>>,
+    /// Sorted by value span. More than one key may share a value span (an implicit table and
+    /// its sub-table); the name tells them apart.
+    entries: Vec<Entry>,
+}
+
+/// FNV-1a: names are compared by hash so indexing allocates nothing per key.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl KeyIndex {
     /// Indexes a parsed document.
     pub fn of(table: &DeTable<'_>) -> Self {
         let mut index = Self::default();
-        index.walk_table(table, "");
+        index.walk_table(table);
+        index.entries.sort_by_key(|e| e.value);
         index
     }
 
-    fn walk_table(&mut self, table: &DeTable<'_>, prefix: &str) {
+    fn walk_table(&mut self, table: &DeTable<'_>) {
         for (key, value) in table.iter() {
-            let name: &str = key.get_ref();
-            let path = if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}.{name}")
-            };
             let vspan = value.span();
-            self.by_value
-                .entry((vspan.start, vspan.end))
-                .or_default()
-                .push((name.to_string(), key.span()));
-            self.by_path.entry(path.clone()).or_insert(key.span());
-            self.walk_value(value.get_ref(), &path);
+            self.entries.push(Entry {
+                value: (vspan.start, vspan.end),
+                name: name_hash(key.get_ref()),
+                key: key.span(),
+            });
+            self.walk_value(value.get_ref());
         }
     }
 
-    fn walk_value(&mut self, value: &DeValue<'_>, path: &str) {
+    fn walk_value(&mut self, value: &DeValue<'_>) {
         match value {
-            DeValue::Table(t) => self.walk_table(t, path),
+            DeValue::Table(t) => self.walk_table(t),
             DeValue::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    self.walk_value(item.get_ref(), &format!("{path}.{i}"));
+                for item in items.iter() {
+                    self.walk_value(item.get_ref());
                 }
             }
             _ => {}
         }
     }
 
-    /// The span of the key at a dotted path, as serde_ignored writes paths.
-    pub fn path(&self, path: &str) -> Option<Range<usize>> {
-        self.by_path.get(path).cloned()
-    }
-
     /// The span of key `key` whose value has span `value`.
     pub fn key_of(&self, value: Range<usize>, key: &str) -> Option<Range<usize>> {
-        self.by_value
-            .get(&(value.start, value.end))?
+        let at = (value.start, value.end);
+        let first = self.entries.partition_point(|e| e.value < at);
+        let name = name_hash(key);
+        self.entries[first..]
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, span)| span.clone())
+            .take_while(|e| e.value == at)
+            .find(|e| e.name == name)
+            .map(|e| e.key.clone())
     }
+}
+
+/// Every key's span by its dotted path (`flows.1.from`, array indices as numbers), as
+/// serde_ignored writes paths. Empty when the text does not parse.
+pub fn key_paths(text: &str) -> HashMap<String, Range<usize>> {
+    fn table(t: &DeTable<'_>, prefix: &str, out: &mut HashMap<String, Range<usize>>) {
+        for (key, v) in t.iter() {
+            let name: &str = key.get_ref();
+            let path = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            out.entry(path.clone()).or_insert(key.span());
+            value(v.get_ref(), &path, out);
+        }
+    }
+    fn value(v: &DeValue<'_>, path: &str, out: &mut HashMap<String, Range<usize>>) {
+        match v {
+            DeValue::Table(t) => table(t, path, out),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    value(item.get_ref(), &format!("{path}.{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = HashMap::new();
+    if let Ok(doc) = DeTable::parse(text) {
+        table(doc.get_ref(), "", &mut out);
+    }
+    out
 }
 
 /// Pairs each key of a table with its span in the file (the value's start when the key
@@ -106,10 +142,11 @@ mod tests {
     #[test]
     fn paths_follow_tables_and_arrays() {
         let text = "[zones.dmz]\ncolour = 1\n[[flows]]\nfrom='a'\n[[flows]]\nfrom='b'\nbogus=2\n";
-        let keys = index(text);
-        assert_eq!(&text[keys.path("zones.dmz.colour").unwrap()], "colour");
-        assert_eq!(&text[keys.path("flows.1.bogus").unwrap()], "bogus");
-        assert!(keys.path("flows.7.bogus").is_none());
+        let paths = key_paths(text);
+        assert_eq!(&text[paths["zones.dmz.colour"].clone()], "colour");
+        assert_eq!(&text[paths["flows.1.bogus"].clone()], "bogus");
+        assert!(!paths.contains_key("flows.7.bogus"));
+        assert!(key_paths("[oops").is_empty());
     }
 
     #[test]

@@ -363,13 +363,19 @@ fn parse<T: DeserializeOwned>(
     let mut unknown = Vec::new();
     let result: Result<T, _> =
         serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+    let paths = if unknown.is_empty() {
+        Default::default()
+    } else {
+        keys::key_paths(&file.text)
+    };
     for path in unknown {
         // serde_ignored names `Spanned` wrappers and `Option`s too; users never wrote those.
         let path: Vec<&str> = path
             .split('.')
             .filter(|p| *p != "$__serde_spanned_private_value" && *p != "?")
             .collect();
-        soft.push(unknown_key(file, &keys, kind, &path.join(".")));
+        let path = path.join(".");
+        soft.push(unknown_key(file, paths.get(&path).cloned(), kind, &path));
     }
     match result {
         Ok(v) => Some((v, keys)),
@@ -475,8 +481,12 @@ fn schema_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
 }
 
 /// A key segplan does not know, with the keys its table accepts as the hint.
-fn unknown_key(file: &Arc<SourceFile>, keys: &KeyIndex, kind: FileKind, path: &str) -> Diagnostic {
-    let span = keys.path(path);
+fn unknown_key(
+    file: &Arc<SourceFile>,
+    span: Option<std::ops::Range<usize>>,
+    kind: FileKind,
+    path: &str,
+) -> Diagnostic {
     let parts: Vec<&str> = path.split('.').collect();
     let (key, table) = parts.split_last().unwrap_or((&"", &[]));
     let accepted = table_keys(kind, table);

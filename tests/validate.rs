@@ -364,3 +364,36 @@ fn other_files_in_the_directory_are_ignored() {
     let (code, stderr) = validate_temp(&tmp);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// Copies a corpus case into a temporary directory with CRLF line endings.
+fn crlf_copy(case: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("tests/topologies").join(case)).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            tmp.path().join(path.file_name().unwrap()),
+            text.replace('\n', "\r\n"),
+        )
+        .unwrap();
+    }
+    tmp
+}
+
+#[test]
+fn crlf_line_endings() {
+    let (code, stderr) = validate_temp(&crlf_copy("valid/full"));
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // The same diagnostics at the same lines and columns as with LF endings.
+    let lf = invalid("many-errors").replace("tests/topologies/invalid/many-errors", "[TMP]");
+    let (code, crlf) = validate_temp(&crlf_copy("invalid/many-errors"));
+    assert_eq!(code, Some(2));
+    let headers = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains("╭─[") || l.trim_start().starts_with('×'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(headers(&crlf), headers(&lf));
+}

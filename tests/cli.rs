@@ -429,3 +429,29 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
 }
+
+#[test]
+fn docs_cli_md_covers_every_command_and_variable() {
+    let doc = std::fs::read_to_string(Path::new(ROOT).join("docs/cli.md")).unwrap();
+    for cmd in COMMANDS.iter().chain(&["completions", "manpage"]) {
+        assert!(
+            doc.contains(&format!("### `segplan {cmd}")) || doc.contains(&format!("`{cmd}`")),
+            "docs/cli.md does not describe `{cmd}`"
+        );
+    }
+    for name in [
+        "SEGPLAN_TOPOLOGY",
+        "SEGPLAN_LOG",
+        "KUBECONFIG",
+        "NO_COLOR",
+        "--topology",
+        "--color",
+        "--verbose",
+        "--quiet",
+    ] {
+        assert!(
+            doc.contains(&format!("`{name}")),
+            "docs/cli.md does not describe {name}"
+        );
+    }
+}

@@ -28,6 +28,7 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A file as read, shown to the user as `path`.
     pub fn new(path: PathBuf, text: String) -> Arc<Self> {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
@@ -56,6 +57,7 @@ pub struct Location {
 }
 
 impl Location {
+    /// A span of `file`.
     pub fn new(file: &Arc<SourceFile>, span: Range<usize>) -> Self {
         Self {
             file: Arc::clone(file),
@@ -63,14 +65,17 @@ impl Location {
         }
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.file.path
     }
 
+    /// The 1-based line of the span's start.
     pub fn line(&self) -> usize {
         self.file.line_col(self.span.start).0
     }
 
+    /// The 1-based column (in characters) of the span's start.
     pub fn column(&self) -> usize {
         self.file.line_col(self.span.start).1
     }
@@ -101,6 +106,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error (validation fails) with a stable code and a message.
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
@@ -113,6 +119,7 @@ impl Diagnostic {
         }
     }
 
+    /// A warning: shown, but validation passes.
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
@@ -120,36 +127,43 @@ impl Diagnostic {
         }
     }
 
+    /// Places the diagnostic at a span of a file.
     pub fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
         self
     }
 
+    /// Places the diagnostic, if a location is known.
     pub fn at_opt(mut self, location: Option<Location>) -> Self {
         self.location = location;
         self
     }
 
+    /// Names the file, for problems without a span.
     pub fn in_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
         self
     }
 
+    /// The text under the snippet's marker.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
 
+    /// What to do about it (`help:`).
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
+    /// A hint, if there is one.
     pub fn hint_opt(mut self, hint: Option<String>) -> Self {
         self.hint = hint;
         self
     }
 
+    /// Whether this is an error rather than a warning.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -180,6 +194,7 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
+    /// Adds a diagnostic.
     pub fn push(&mut self, d: Diagnostic) {
         self.items.push(d);
     }
@@ -190,22 +205,27 @@ impl Diagnostics {
         self.items.last_mut().expect("just pushed")
     }
 
+    /// Adds several.
     pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
         self.items.extend(other);
     }
 
+    /// Whether any of them is an error.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// How many there are.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// The diagnostics, in the order they were found.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter()
     }

@@ -25,6 +25,7 @@ pub enum InitError {
     /// Creating the directory or writing a file failed.
     #[error("cannot write {}: {error}", path.display())]
     Io {
+        /// The file or directory that could not be written, and why.
         path: PathBuf,
         error: std::io::Error,
     },

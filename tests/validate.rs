@@ -170,6 +170,7 @@ invalid_cases! {
     redefined_builtin_profile => "redefined-builtin-profile",
     reserved_label => "reserved-label",
     reserved_namespace => "reserved-namespace",
+    syntax_error_and_other_errors => "syntax-error-and-other-errors",
     unknown_cluster_in_namespace => "unknown-cluster-in-namespace",
     unknown_compliance_tag => "unknown-compliance-tag",
     unknown_compliance_tag_namespace => "unknown-compliance-tag-namespace",

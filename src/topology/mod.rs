@@ -43,6 +43,9 @@ pub struct Topology {
     pub project_keys: KeyIndex,
     /// Environments in name order.
     pub environments: Vec<EnvSource>,
+    /// Environments whose file could not be read or parsed (their errors are among the
+    /// diagnostics [`load`] returns); checks that would miss them are skipped.
+    pub failed_environments: Vec<String>,
 }
 
 impl Topology {
@@ -52,8 +55,13 @@ impl Topology {
     }
 }
 
-/// Reads and parses a topology directory. `Ok` carries the topology and problems that do not
-/// stop validation (unknown keys); `Err` every diagnostic when a file cannot be read or parsed.
+/// Reads and parses a topology directory.
+///
+/// `Ok` carries the topology and every problem found so far: unknown keys, and the errors of
+/// environment files that could not be read or parsed, which are left out of the topology and
+/// named in [`Topology::failed_environments`], so the other files are still validated. `Err`
+/// carries every diagnostic when `segplan.toml` cannot be read or parsed, or the directory has
+/// no environment file.
 pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     let meta = match std::fs::metadata(dir) {
@@ -112,8 +120,11 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     }
     env_paths.sort();
     let env_files = env_paths
-        .iter()
-        .filter_map(|path| read_source(path, &mut diags))
+        .into_iter()
+        .map(|path| {
+            let file = read_source(&path, &mut diags);
+            (path, file)
+        })
         .collect();
     assemble(dir, project, env_files, diags)
 }
@@ -139,7 +150,11 @@ pub fn load_files(
     let env_files = files
         .iter()
         .filter(|(name, _)| is_env_file_name(name))
-        .filter_map(|(name, bytes)| decode(&dir.join(name), bytes.to_vec(), &mut diags))
+        .map(|(name, bytes)| {
+            let path = dir.join(name);
+            let file = decode(&path, bytes.to_vec(), &mut diags);
+            (path, file)
+        })
         .collect();
     assemble(dir, project, env_files, diags)
 }
@@ -155,40 +170,42 @@ fn missing_project_file(path: &Path) -> Diagnostic {
         .hint("every topology directory needs a segplan.toml; `segplan init DIR` writes one")
 }
 
-/// Parses the files read (environment files in name order) into a [`Topology`].
+/// Parses the files read (environment files in name order; `None` for a file that could not
+/// be read) into a [`Topology`].
 fn assemble(
     dir: &Path,
     project: Option<Arc<SourceFile>>,
-    env_files: Vec<Arc<SourceFile>>,
+    env_files: Vec<(PathBuf, Option<Arc<SourceFile>>)>,
     mut diags: Diagnostics,
 ) -> Result<(Topology, Diagnostics), Diagnostics> {
-    let mut soft = Diagnostics::default();
-    let project = project.map(|file| {
-        let (raw, keys) =
-            parse::<raw::ProjectFile>(&file, FileKind::Project, &mut diags, &mut soft)
-                .unwrap_or_default();
-        (file, raw, keys)
+    let project = project.and_then(|file| {
+        parse::<raw::ProjectFile>(&file, FileKind::Project, &mut diags)
+            .map(|(raw, keys)| (file, raw, keys))
     });
+    let no_files = env_files.is_empty();
     let mut environments = Vec::new();
-    for file in env_files {
-        let name = file
-            .path
+    let mut failed_environments = Vec::new();
+    for (path, file) in env_files {
+        let name = path
             .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let (raw, keys) =
-            parse::<raw::EnvFile>(&file, FileKind::Environment, &mut diags, &mut soft)
-                .unwrap_or_default();
-        environments.push(EnvSource {
-            name,
-            file,
-            raw,
-            keys,
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parsed = file.and_then(|file| {
+            parse::<raw::EnvFile>(&file, FileKind::Environment, &mut diags)
+                .map(|(raw, keys)| (file, raw, keys))
         });
+        match parsed {
+            Some((file, raw, keys)) => environments.push(EnvSource {
+                name,
+                file,
+                raw,
+                keys,
+            }),
+            None => failed_environments.push(name),
+        }
     }
 
-    if environments.is_empty() && project.is_some() && !diags.has_errors() {
+    if no_files && project.is_some() {
         diags.push(
             Diagnostic::error(
                 "topology::no-environments",
@@ -200,20 +217,22 @@ fn assemble(
     }
 
     match project {
-        Some((project_file, project, project_keys)) if !diags.has_errors() => Ok((
-            Topology {
-                dir: dir.to_path_buf(),
-                project_file,
-                project,
-                project_keys,
-                environments,
-            },
-            soft,
-        )),
-        _ => {
-            diags.extend(soft);
-            Err(diags)
+        Some((project_file, project, project_keys))
+            if !environments.is_empty() || !failed_environments.is_empty() =>
+        {
+            Ok((
+                Topology {
+                    dir: dir.to_path_buf(),
+                    project_file,
+                    project,
+                    project_keys,
+                    environments,
+                    failed_environments,
+                },
+                diags,
+            ))
         }
+        _ => Err(diags),
     }
 }
 
@@ -346,7 +365,6 @@ fn parse<T: DeserializeOwned>(
     file: &Arc<SourceFile>,
     kind: FileKind,
     diags: &mut Diagnostics,
-    soft: &mut Diagnostics,
 ) -> Option<(T, KeyIndex)> {
     let (table, errors) = toml::de::DeTable::parse_recoverable(&file.text);
     if !errors.is_empty() {
@@ -375,7 +393,7 @@ fn parse<T: DeserializeOwned>(
             .filter(|p| *p != "$__serde_spanned_private_value" && *p != "?")
             .collect();
         let path = path.join(".");
-        soft.push(unknown_key(file, paths.get(&path).cloned(), kind, &path));
+        diags.push(unknown_key(file, paths.get(&path).cloned(), kind, &path));
     }
     match result {
         Ok(v) => Some((v, keys)),

@@ -21,8 +21,15 @@ impl Cx {
                 .as_ref()
                 .map(|e| e.get_ref().clone())
                 .unwrap_or(env.name.clone());
+            // The zone first: it is known even when the environment is not.
+            let zone_ok = zones.contains_key(er.zone.get_ref());
+            if !zone_ok && !zones.is_empty() {
+                cx.unknown("topology::unknown-zone", f, &er.zone, "zone", &zone_names);
+            }
             let Some(e) = environments.get(&env_name) else {
-                if let Some(en) = &er.environment {
+                if let Some(en) = &er.environment
+                    && !cx.failed.contains(en.get_ref())
+                {
                     cx.unknown(
                         "topology::unknown-environment",
                         f,
@@ -33,10 +40,7 @@ impl Cx {
                 }
                 return None;
             };
-            if !zones.contains_key(er.zone.get_ref()) {
-                if !zones.is_empty() {
-                    cx.unknown("topology::unknown-zone", f, &er.zone, "zone", &zone_names);
-                }
+            if !zone_ok {
                 return None;
             }
             let clusters: Vec<Cluster> = match &er.cluster {

@@ -22,7 +22,9 @@ use crate::topology::raw::{self, S};
 use crate::topology::{EnvSource, KeyIndex, Topology, keyed};
 
 /// Validates the topology. `Ok` carries the model and any warnings; `Err` every diagnostic.
-/// `earlier` carries diagnostics of the parsing stage that did not stop it (unknown keys).
+/// `earlier` carries the parsing stage's diagnostics (unknown keys, environment files that
+/// could not be parsed); checks that would report the missing environments' absence as
+/// errors of their own are skipped while any is missing.
 pub fn build(
     topology: &Topology,
     earlier: Diagnostics,
@@ -30,6 +32,7 @@ pub fn build(
     let mut cx = Cx {
         diags: earlier,
         dir: topology.dir.clone(),
+        failed: topology.failed_environments.clone(),
     };
     let model = cx.model(topology);
     let diags = cx.diags;
@@ -43,6 +46,8 @@ pub fn build(
 struct Cx {
     diags: Diagnostics,
     dir: std::path::PathBuf,
+    /// Environments whose file did not parse: references to them are not "unknown".
+    failed: Vec<String>,
 }
 
 impl Cx {

@@ -295,8 +295,9 @@ impl Cx {
             .filter_map(|(env, f)| self.cross_flow(env, f, &environments, &zones))
             .collect();
 
-        // Self-flows already implied by same-namespace traffic.
-        for f in &flows {
+        // Self-flows already implied by same-namespace traffic (undecidable while an
+        // environment is missing).
+        for f in flows.iter().filter(|_| self.failed.is_empty()) {
             if f.from != f.to {
                 continue;
             }
@@ -359,7 +360,10 @@ impl Cx {
         let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
         for e in exemptions {
             let er = e.get_ref();
+            // A namespace may live in an environment whose file did not parse.
+            let partial = !self.failed.is_empty();
             let scope: Vec<&Environment> = match &er.environment {
+                Some(name) if self.failed.contains(name.get_ref()) => continue,
                 Some(name) => match environments.get(name.get_ref()) {
                     Some(env) => vec![env],
                     None => {
@@ -376,6 +380,11 @@ impl Cx {
                 None => environments.values().collect(),
             };
             if let Some(ns) = &er.namespace
+                && (!partial
+                    || er
+                        .environment
+                        .as_ref()
+                        .is_some_and(|n| environments.contains_key(n.get_ref())))
                 && !scope
                     .iter()
                     .any(|env| env.namespaces.contains_key(ns.get_ref()))

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::context::{Cx, Hit, Scope, policy_list, src};
+use super::net::Conns;
 use super::reach::{ClusterView, Edge, Node};
 use crate::model::{EnvKind, Environment, Mesh, Namespace, Sensitivity};
 
@@ -40,6 +41,58 @@ fn edge_hit(cx: &Cx, env: &Environment, view: &ClusterView, ns: &Namespace, edge
     let mut h = ns_hit(env, Some(&view.cluster), ns);
     h.source = Some(cx.edge_source(view, edge, ns));
     h
+}
+
+/// The public-internet edges of one namespace and direction, merged: external ranges are
+/// split at every boundary policies and clusters name, so one "internet" is many ranges.
+struct Internet<'a> {
+    conns: Conns,
+    policies: Vec<String>,
+    ranges: Vec<String>,
+    first: &'a Edge,
+}
+
+fn internet<'a>(
+    cx: &Cx,
+    edges: impl Iterator<Item = &'a Edge>,
+    outside: fn(&Edge) -> &Node,
+) -> Option<Internet<'a>> {
+    let mut out: Option<Internet<'a>> = None;
+    for e in edges {
+        let Some(r) = outside(e).external() else {
+            continue;
+        };
+        if !cx.is_public(r) {
+            continue;
+        }
+        let i = out.get_or_insert_with(|| Internet {
+            conns: Conns::none(),
+            policies: Vec::new(),
+            ranges: Vec::new(),
+            first: e,
+        });
+        i.conns.union_with(&e.conns);
+        i.policies.extend(e.policies.iter().cloned());
+        i.ranges.push(r.to_string());
+    }
+    if let Some(i) = &mut out {
+        i.policies.sort();
+        i.policies.dedup();
+    }
+    out
+}
+
+impl Internet<'_> {
+    fn evidence(&self) -> Vec<String> {
+        vec![
+            format!(
+                "public ranges ({}): {}",
+                self.ranges.len(),
+                self.ranges.join("; ")
+            ),
+            format!("policies: {}", policy_list(&self.policies)),
+        ]
+    }
 }
 
 // ---------------------------------------------------------------- default deny
@@ -383,22 +436,17 @@ pub fn no_internet_egress(cx: &Cx, scope: &Scope) -> Vec<Hit> {
     let mut out = Vec::new();
     for (env, view, ns) in subjects(cx, |_, n| scope.ns_tagged(n)) {
         let here = Node::Namespace(ns.name.clone());
-        for edge in view.egress_side.iter().filter(|e| e.src == here) {
-            let Some(r) = edge.dst.external() else {
-                continue;
-            };
-            if !cx.is_public(r) {
-                continue;
-            }
-            let mut h = edge_hit(cx, env, view, ns, edge);
-            h.message = format!(
-                "namespace {} may send to the internet ({r}) on {}",
-                ns.name, edge.conns
-            );
-            h.evidence
-                .push(format!("policies: {}", policy_list(&edge.policies)));
-            out.push(h);
-        }
+        let edges = view.egress_side.iter().filter(|e| e.src == here);
+        let Some(i) = internet(cx, edges, |e| &e.dst) else {
+            continue;
+        };
+        let mut h = edge_hit(cx, env, view, ns, i.first);
+        h.message = format!(
+            "namespace {} may send to the internet on {}",
+            ns.name, i.conns
+        );
+        h.evidence = i.evidence();
+        out.push(h);
     }
     out
 }
@@ -434,22 +482,17 @@ pub fn no_internet_ingress(cx: &Cx, scope: &Scope) -> Vec<Hit> {
     let mut out = Vec::new();
     for (env, view, ns) in subjects(cx, |_, n| scope.ns_tagged(n)) {
         let here = Node::Namespace(ns.name.clone());
-        for edge in view.both.iter().filter(|e| e.dst == here) {
-            let Some(r) = edge.src.external() else {
-                continue;
-            };
-            if !cx.is_public(r) {
-                continue;
-            }
-            let mut h = edge_hit(cx, env, view, ns, edge);
-            h.message = format!(
-                "namespace {} accepts traffic from the internet ({r}) on {}",
-                ns.name, edge.conns
-            );
-            h.evidence
-                .push(format!("policies: {}", policy_list(&edge.policies)));
-            out.push(h);
-        }
+        let edges = view.both.iter().filter(|e| e.dst == here);
+        let Some(i) = internet(cx, edges, |e| &e.src) else {
+            continue;
+        };
+        let mut h = edge_hit(cx, env, view, ns, i.first);
+        h.message = format!(
+            "namespace {} accepts traffic from the internet on {}",
+            ns.name, i.conns
+        );
+        h.evidence = i.evidence();
+        out.push(h);
     }
     out
 }
@@ -485,8 +528,7 @@ pub fn no_internet_path(cx: &Cx, scope: &Scope) -> Vec<Hit> {
                 ns.name, ns.name
             );
             h.evidence.push(format!(
-                "internet ({}) -> namespace {x} on {} via {}",
-                inbound.src,
+                "the internet -> namespace {x} on {} via {}",
                 inbound.conns,
                 policy_list(&inbound.policies)
             ));
@@ -610,25 +652,23 @@ pub fn external_ingress_dmz(cx: &Cx, scope: &Scope) -> Vec<Hit> {
         }
         let here = Node::Namespace(ns.name.clone());
         // An ingress side no policy isolates is the default-deny rule's finding.
-        for edge in view.both.iter().filter(|e| e.dst == here && !e.policies.is_empty()) {
-            let Some(r) = edge.src.external() else {
-                continue;
-            };
-            if !cx.is_public(r) {
-                continue;
-            }
-            let mut h = edge_hit(cx, env, view, ns, edge);
-            h.message = format!(
-                "namespace {} in zone {} ({}) accepts internet traffic ({r}) on {}; only public (DMZ) zones may",
-                ns.name,
-                zone.name,
-                zone.sensitivity.as_str(),
-                edge.conns
-            );
-            h.evidence
-                .push(format!("policies: {}", policy_list(&edge.policies)));
-            out.push(h);
-        }
+        let edges = view
+            .both
+            .iter()
+            .filter(|e| e.dst == here && !e.policies.is_empty());
+        let Some(i) = internet(cx, edges, |e| &e.src) else {
+            continue;
+        };
+        let mut h = edge_hit(cx, env, view, ns, i.first);
+        h.message = format!(
+            "namespace {} in zone {} ({}) accepts internet traffic on {}; only public (DMZ) zones may",
+            ns.name,
+            zone.name,
+            zone.sensitivity.as_str(),
+            i.conns
+        );
+        h.evidence = i.evidence();
+        out.push(h);
     }
     out
 }
@@ -640,34 +680,32 @@ pub fn restricted_egress(cx: &Cx, scope: &Scope) -> Vec<Hit> {
         let Some(zone) = cx.model.zones.get(&ns.zone) else {
             continue;
         };
+        let why = if !zone.internet_egress {
+            format!("zone {} does not declare `internet_egress`", zone.name)
+        } else if zone.sensitivity == Sensitivity::Restricted {
+            format!(
+                "zone {} is restricted and may not send to the internet",
+                zone.name
+            )
+        } else {
+            continue;
+        };
         let here = Node::Namespace(ns.name.clone());
         // An egress side no policy isolates is the default-deny rule's finding.
-        for edge in view.egress_side.iter().filter(|e| e.src == here && !e.policies.is_empty()) {
-            let Some(r) = edge.dst.external() else {
-                continue;
-            };
-            if !cx.is_public(r) {
-                continue;
-            }
-            let why = if !zone.internet_egress {
-                format!("zone {} does not declare `internet_egress`", zone.name)
-            } else if zone.sensitivity == Sensitivity::Restricted {
-                format!(
-                    "zone {} is restricted and may not send to the internet",
-                    zone.name
-                )
-            } else {
-                continue;
-            };
-            let mut h = edge_hit(cx, env, view, ns, edge);
-            h.message = format!(
-                "namespace {} may send to the internet ({r}) on {}: {why}",
-                ns.name, edge.conns
-            );
-            h.evidence
-                .push(format!("policies: {}", policy_list(&edge.policies)));
-            out.push(h);
-        }
+        let edges = view
+            .egress_side
+            .iter()
+            .filter(|e| e.src == here && !e.policies.is_empty());
+        let Some(i) = internet(cx, edges, |e| &e.dst) else {
+            continue;
+        };
+        let mut h = edge_hit(cx, env, view, ns, i.first);
+        h.message = format!(
+            "namespace {} may send to the internet on {}: {why}",
+            ns.name, i.conns
+        );
+        h.evidence = i.evidence();
+        out.push(h);
     }
     out
 }

@@ -565,11 +565,20 @@ mod tests {
         let c = &rendered.clusters[0];
         assert_eq!(c.name, "prod-eu-1");
         let v = eng.view(c, &[]).unwrap();
-        assert_eq!(v.namespaces, ["checkout", "data", "frontend", "ingress", "payments"]);
+        assert_eq!(
+            v.namespaces,
+            ["checkout", "data", "frontend", "ingress", "payments"]
+        );
         for n in &v.namespaces {
             let iso = &v.isolation[n];
-            assert!(iso.ingress.contains(&format!("{n}/default-deny")), "{n}: {iso:?}");
-            assert!(iso.egress.contains(&format!("{n}/allow-dns")), "{n}: {iso:?}");
+            assert!(
+                iso.ingress.contains(&format!("{n}/default-deny")),
+                "{n}: {iso:?}"
+            );
+            assert!(
+                iso.egress.contains(&format!("{n}/allow-dns")),
+                "{n}: {iso:?}"
+            );
         }
         // checkout -> payments on the two data flows, both sides.
         let e = v
@@ -578,10 +587,17 @@ mod tests {
             .find(|e| e.src == ns("checkout") && e.dst == ns("payments"))
             .expect("checkout reaches payments");
         assert_eq!(e.conns.to_string(), "TCP 5432,6379,8443");
-        assert!(e.policies.contains(&"payments/ingress-from-app".to_string()));
+        assert!(
+            e.policies
+                .contains(&"payments/ingress-from-app".to_string())
+        );
         assert!(e.policies.contains(&"checkout/egress-to-data".to_string()));
         // ingress -> payments: dmz has no flow into data.
-        assert!(!v.both.iter().any(|e| e.src == ns("ingress") && e.dst == ns("payments")));
+        assert!(
+            !v.both
+                .iter()
+                .any(|e| e.src == ns("ingress") && e.dst == ns("payments"))
+        );
         // The internet reaches the ingress namespace on 443 only.
         let inet: Vec<&Edge> = v
             .both
@@ -590,7 +606,11 @@ mod tests {
             .collect();
         assert!(!inet.is_empty());
         assert!(inet.iter().all(|e| e.conns.to_string() == "TCP 443"));
-        assert!(!v.both.iter().any(|e| e.src.external().is_some() && e.dst == ns("payments")));
+        assert!(
+            !v.both
+                .iter()
+                .any(|e| e.src.external().is_some() && e.dst == ns("payments"))
+        );
         // DNS: every namespace's egress admits the DNS pods on 53 and nothing in kube-system else.
         let dns = Node::Pod {
             namespace: "kube-system".into(),
@@ -602,7 +622,11 @@ mod tests {
             .find(|e| e.src == ns("payments") && e.dst == dns)
             .unwrap();
         assert_eq!(d.conns.to_string(), "TCP 53; UDP 53");
-        assert!(!v.egress_side.iter().any(|e| e.src == ns("payments") && e.dst == ns("kube-system")));
+        assert!(
+            !v.egress_side
+                .iter()
+                .any(|e| e.src == ns("payments") && e.dst == ns("kube-system"))
+        );
         // Management federation: checkout admits the mgmt cluster's pod range on 9090.
         let mgmt = IpRange::of(&"10.30.0.0/16".parse().unwrap());
         let m = v
@@ -652,13 +676,29 @@ mod tests {
         assert!(v.isolation["a"].ingress.is_empty() && v.isolation["a"].egress.is_empty());
         assert_eq!(v.isolation["b"].ingress, ["b/p"]);
         assert!(v.isolation["b"].egress.is_empty());
-        let ab = v.both.iter().find(|e| e.src == ns("a") && e.dst == ns("b")).unwrap();
+        let ab = v
+            .both
+            .iter()
+            .find(|e| e.src == ns("a") && e.dst == ns("b"))
+            .unwrap();
         assert_eq!(ab.conns.to_string(), "TCP 80-90");
         assert!(!v.both.iter().any(|e| e.src == ns("b") && e.dst == ns("b")));
-        let ba = v.both.iter().find(|e| e.src == ns("b") && e.dst == ns("a")).unwrap();
+        let ba = v
+            .both
+            .iter()
+            .find(|e| e.src == ns("b") && e.dst == ns("a"))
+            .unwrap();
         assert!(ba.conns.is_all() && ba.policies.is_empty());
         // Externals reach the open namespace, not the isolated one.
-        assert!(v.both.iter().any(|e| e.src.external().is_some() && e.dst == ns("a")));
-        assert!(!v.both.iter().any(|e| e.src.external().is_some() && e.dst == ns("b")));
+        assert!(
+            v.both
+                .iter()
+                .any(|e| e.src.external().is_some() && e.dst == ns("a"))
+        );
+        assert!(
+            !v.both
+                .iter()
+                .any(|e| e.src.external().is_some() && e.dst == ns("b"))
+        );
     }
 }

@@ -6,6 +6,13 @@
 
 use std::collections::BTreeMap;
 
+/// A string as a YAML scalar that reads back as exactly that string (see [`templates::escape_yaml`]).
+pub fn yaml_scalar(s: &str) -> String {
+    let mut out = Vec::new();
+    let _ = templates::escape_yaml(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -57,7 +64,7 @@ impl RenderedCluster {
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
         );
         for path in files.keys() {
-            k.push_str(&format!("- {}\n", serde_json::Value::String(path.clone())));
+            k.push_str(&format!("- {}\n", yaml_scalar(path)));
         }
         files.insert("kustomization.yaml".to_string(), k);
         files

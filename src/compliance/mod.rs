@@ -2,7 +2,8 @@
 //! gets, and multi-cluster separation.
 //!
 //! [`check`] renders every environment, computes each cluster's reachability view from the
-//! rendered NetworkPolicies ([`reach`], [`planreach`]), runs every rule of the built-in
+//! rendered NetworkPolicies through the analysis engine ([`reach`], [`engine_reach`]; the
+//! independent evaluator [`planreach`] cross-checks it in tests), runs every rule of the built-in
 //! catalogue ([`rules::BUILTINS`]) and of the user's profiles on it, applies the
 //! `[[exemptions]]`, and returns a [`Report`] with one result per rule and its findings
 //! (one per rule and object). Formatting lives in [`crate::report`].
@@ -16,6 +17,7 @@
 
 pub mod checks;
 pub mod context;
+pub mod engine_reach;
 pub mod net;
 pub mod planreach;
 pub mod reach;
@@ -228,7 +230,7 @@ pub fn check(model: &Model, opts: &CheckOptions) -> Result<Report, CheckError> {
         views: BTreeMap::new(),
     };
     let cuts = cx.cuts();
-    let engine = planreach::PlanReach {
+    let engine = engine_reach::EngineReach {
         dns_pod_labels: model.dns_pod_labels.clone(),
     };
     let mut views = BTreeMap::new();

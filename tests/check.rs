@@ -380,3 +380,17 @@ fn env_selection_limits_the_report() {
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["environments"], serde_json::json!(["prod"]));
 }
+
+#[test]
+fn internet_path_through_another_cluster_is_found() {
+    let dir = case_dir("pci-dss.no-internet-path-cross-cluster");
+    let (code, v) = json(&dir);
+    assert_eq!(code, 1);
+    assert_eq!(failing_rules(&v), ["pci-dss.no-internet-path"]);
+    let (_, text, _) = check(&dir, &[]);
+    assert!(
+        text.contains("internet -> management-1/status -> cards"),
+        "{text}"
+    );
+    insta::assert_snapshot!("text_pci-dss.no-internet-path-cross-cluster", text);
+}

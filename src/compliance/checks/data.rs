@@ -2,6 +2,7 @@
 
 use super::{edge_hit, internet, ns_hit, subjects};
 use crate::compliance::context::{Cx, Hit, Scope, policy_list, src};
+use crate::compliance::net::IpRange;
 use crate::compliance::reach::{Edge, Node};
 use crate::model::{EnvKind, Mesh, Namespace, Sensitivity};
 use std::collections::BTreeMap;
@@ -214,7 +215,8 @@ pub fn no_internet_ingress(cx: &Cx, scope: &Scope) -> Vec<Hit> {
 }
 
 /// No namespace that accepts internet traffic reaches an in-scope namespace directly
-/// (internet -> X -> PCI): at least one internal tier sits between.
+/// (internet -> X -> PCI), in the same cluster or from another cluster through a
+/// cross-cluster flow: at least one internal tier sits between.
 pub fn no_internet_path(cx: &Cx, scope: &Scope) -> Vec<Hit> {
     let mut out = Vec::new();
     for (env, view, ns) in subjects(cx, |_, n| scope.ns_tagged(n)) {
@@ -255,6 +257,68 @@ pub fn no_internet_path(cx: &Cx, scope: &Scope) -> Vec<Hit> {
                 policy_list(&edge.policies)
             ));
             out.push(h);
+        }
+        // Across clusters: the namespace admits another cluster's range, and a namespace of
+        // that cluster that accepts internet traffic may send to this cluster's range.
+        let Some(me) = cx.model.cluster(&view.cluster) else {
+            continue;
+        };
+        let my_ranges: Vec<IpRange> = [me.pod_cidr, me.node_cidr]
+            .into_iter()
+            .flatten()
+            .map(|n| IpRange::of(&n))
+            .collect();
+        for edge in view.both.iter().filter(|e| e.dst == here) {
+            let Some(r) = edge.src.external() else {
+                continue;
+            };
+            for other in cx.clusters_in(r) {
+                if other.name == view.cluster || !other.cidrs().any(|n| IpRange::of(&n).contains(r))
+                {
+                    continue;
+                }
+                let Some(ov) = cx.views.get(&other.name) else {
+                    continue;
+                };
+                let exposed_there: BTreeMap<&str, &Edge> = ov
+                    .both
+                    .iter()
+                    .filter(|e| e.src.external().is_some_and(|r| cx.is_public(r)))
+                    .filter_map(|e| e.dst.namespace().map(|n| (n, e)))
+                    .collect();
+                for hop in &ov.both {
+                    let (Some(x), Some(to)) = (hop.src.namespace(), hop.dst.external()) else {
+                        continue;
+                    };
+                    let Some(inbound) = exposed_there.get(x) else {
+                        continue;
+                    };
+                    let conns = hop.conns.intersect(&edge.conns);
+                    if conns.is_empty() || !my_ranges.iter().any(|m| m.overlaps(to)) {
+                        continue;
+                    }
+                    let mut h = edge_hit(cx, env, view, ns, edge);
+                    h.message = format!(
+                        "namespace {} is two hops from the internet: internet -> {}/{x} -> {}",
+                        ns.name, other.name, ns.name
+                    );
+                    h.evidence.push(format!(
+                        "the internet -> namespace {x} of cluster {} on {} via {}",
+                        other.name,
+                        inbound.conns,
+                        policy_list(&inbound.policies)
+                    ));
+                    h.evidence.push(format!(
+                        "namespace {x} of cluster {} -> namespace {} of cluster {} on {conns} via {}, {}",
+                        other.name,
+                        ns.name,
+                        view.cluster,
+                        policy_list(&hop.policies),
+                        policy_list(&edge.policies)
+                    ));
+                    out.push(h);
+                }
+            }
         }
     }
     out

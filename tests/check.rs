@@ -394,3 +394,26 @@ fn internet_path_through_another_cluster_is_found() {
     );
     insta::assert_snapshot!("text_pci-dss.no-internet-path-cross-cluster", text);
 }
+
+#[test]
+fn exemption_problems() {
+    let (code, out, _) = check(&case_dir("exemption-unused"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("note: the exemption of `hipaa.strict-mtls` at tests/topologies/check/exemption-unused/segplan.toml:27 matched no finding"),
+        "{out}"
+    );
+    let (_, v) = json(&case_dir("exemption-unused"));
+    assert_eq!(v["unused_exemptions"][0]["rule"], "hipaa.strict-mtls");
+    let (code, out, err) = check(&case_dir("exemption-unknown-rule"), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains("exemption of unknown rule") && err.contains("`pci-dss.strict-mtsl`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("exemption-unknown-rule/segplan.toml:27"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `pci-dss.strict-mtls`?"), "{err}");
+}

@@ -5,6 +5,11 @@
 #[path = "support/kubeapi/mod.rs"]
 mod kubeapi;
 
+#[path = "kubeapi_server/access.rs"]
+mod access;
+#[path = "kubeapi_server/ssa.rs"]
+mod ssa;
+
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -173,241 +178,6 @@ async fn namespace_defaults_and_metadata() {
 }
 
 #[tokio::test]
-async fn apply_creates_defaults_and_records_managed_fields() {
-    let api = KubeApi::start(Options::default().fixed_time("2026-01-02T03:04:05Z"));
-    api.seed(ns("team-a"));
-    let c = client(&api, ADMIN_TOKEN).await;
-    let nps: Api<DynamicObject> = Api::namespaced_with(
-        c.clone(),
-        "team-a",
-        &ApiResource::erase::<NetworkPolicy>(&()),
-    );
-    let desired = netpol(
-        "team-a",
-        "allow-web",
-        json!({
-            "podSelector": {"matchLabels": {"app": "web"}},
-            "ingress": [{"ports": [{"port": 8080}]}]
-        }),
-    );
-    let pp = PatchParams::apply("segplan");
-    let out = nps
-        .patch("allow-web", &pp, &Patch::Apply(&desired))
-        .await
-        .unwrap();
-    let out = serde_json::to_value(out).unwrap();
-    assert_eq!(
-        out["spec"]["policyTypes"],
-        json!(["Ingress"]),
-        "policyTypes defaulted"
-    );
-    assert_eq!(
-        out["spec"]["ingress"][0]["ports"][0]["protocol"], "TCP",
-        "protocol defaulted"
-    );
-    assert_eq!(out["metadata"]["generation"], 1);
-    let entries = out["metadata"]["managedFields"].as_array().unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(
-        entries[0],
-        json!({
-            "manager": "segplan", "operation": "Apply", "apiVersion": "networking.k8s.io/v1",
-            "time": "2026-01-02T03:04:05Z", "fieldsType": "FieldsV1",
-            "fieldsV1": {
-                "f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}},
-                "f:spec": {"f:ingress": {}, "f:podSelector": {}}
-            }
-        })
-    );
-    let rv = out["metadata"]["resourceVersion"].clone();
-
-    // Re-applying the same configuration is a no-op: no new resourceVersion.
-    let before = api.resource_version();
-    let again = serde_json::to_value(
-        nps.patch("allow-web", &pp, &Patch::Apply(&desired))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(again["metadata"]["resourceVersion"], rv);
-    assert_eq!(api.resource_version(), before);
-
-    // A changed spec bumps resourceVersion and generation; a label change only the former.
-    let mut changed = desired.clone();
-    changed["spec"]["ingress"][0]["ports"][0]["port"] = json!(9090);
-    let out = serde_json::to_value(
-        nps.patch("allow-web", &pp, &Patch::Apply(&changed))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(out["metadata"]["generation"], 2);
-    assert_ne!(out["metadata"]["resourceVersion"], rv);
-    changed["metadata"]["labels"]["extra"] = json!("x");
-    let out = serde_json::to_value(
-        nps.patch("allow-web", &pp, &Patch::Apply(&changed))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(out["metadata"]["generation"], 2);
-    assert_eq!(out["metadata"]["labels"]["extra"], "x");
-
-    // Applying into a namespace that does not exist: 404 for the namespace.
-    let other: Api<DynamicObject> =
-        Api::namespaced_with(c, "ghost", &ApiResource::erase::<NetworkPolicy>(&()));
-    let e = api_error(
-        other
-            .patch(
-                "allow-web",
-                &pp,
-                &Patch::Apply(&netpol("ghost", "allow-web", json!({}))),
-            )
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(
-        (e.code, e.message.as_str()),
-        (404, "namespaces \"ghost\" not found")
-    );
-}
-
-#[tokio::test]
-async fn apply_prunes_fields_the_manager_dropped_unless_someone_else_owns_them() {
-    let api = KubeApi::start(Options::default());
-    api.seed(ns("a"));
-    let mut v1 = netpol("a", "p", json!({"podSelector": {}}));
-    v1["metadata"]["labels"] = json!({"one": "1", "two": "2"});
-    v1["metadata"]["annotations"] = json!({"note": "x"});
-    api.apply_as("segplan", v1.clone(), false).unwrap();
-    // Someone else takes co-ownership of label "two" with the same value.
-    api.apply_as(
-        "other",
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": {"name": "p", "namespace": "a", "labels": {"two": "2"}}}),
-        false,
-    )
-    .unwrap();
-    let mut v2 = v1.clone();
-    v2["metadata"]["labels"] = json!({"one": "1"});
-    v2["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("annotations");
-    let out = api.apply_as("segplan", v2, false).unwrap();
-    assert_eq!(
-        out["metadata"]["labels"],
-        json!({"one": "1", "two": "2"}),
-        "two is still owned by other"
-    );
-    assert!(
-        out["metadata"].get("annotations").is_none(),
-        "annotation owned only by segplan is removed"
-    );
-    let mine = managed(&out, "segplan").unwrap();
-    assert_eq!(
-        mine["fieldsV1"]["f:metadata"],
-        json!({"f:labels": {"f:one": {}}})
-    );
-}
-
-#[tokio::test]
-async fn conflicts_name_the_other_manager_and_force_takes_ownership() {
-    let api = KubeApi::start(Options::default());
-    api.seed(ns("a"));
-    let c = client(&api, ADMIN_TOKEN).await;
-    let nps: Api<NetworkPolicy> = Api::namespaced(c, "a");
-    let base = netpol(
-        "a",
-        "p",
-        json!({"podSelector": {"matchLabels": {"app": "web"}}}),
-    );
-    nps.patch("p", &PatchParams::apply("segplan"), &Patch::Apply(&base))
-        .await
-        .unwrap();
-    // kubectl edit changes the pod selector (an Update: it now owns .spec.podSelector).
-    let mut edited = api
-        .get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "p")
-        .unwrap();
-    edited["spec"]["podSelector"] = json!({"matchLabels": {"app": "db"}});
-    edited["spec"]["policyTypes"] = json!(["Ingress", "Egress"]);
-    let pp = PostParams {
-        field_manager: Some("kubectl-edit".into()),
-        ..Default::default()
-    };
-    nps.replace("p", &pp, &serde_json::from_value(edited).unwrap())
-        .await
-        .unwrap();
-    let raw = api
-        .get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "p")
-        .unwrap();
-    let edit = managed(&raw, "kubectl-edit").unwrap();
-    assert_eq!(edit["operation"], "Update");
-    assert_eq!(
-        edit["fieldsV1"],
-        json!({"f:spec": {"f:podSelector": {}, "f:policyTypes": {}}})
-    );
-    assert!(
-        managed(&raw, "segplan").unwrap()["fieldsV1"]["f:spec"]
-            .get("f:podSelector")
-            .is_none()
-    );
-
-    let e = api_error(
-        nps.patch("p", &PatchParams::apply("segplan"), &Patch::Apply(&base))
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
-    assert_eq!(
-        e.message,
-        "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using networking.k8s.io/v1: .spec.podSelector"
-    );
-
-    let mut both = base.clone();
-    both["spec"]["policyTypes"] = json!(["Ingress"]);
-    let e = api_error(
-        nps.patch("p", &PatchParams::apply("segplan"), &Patch::Apply(&both))
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(
-        e.message,
-        "Apply failed with 2 conflicts: conflicts with \"kubectl-edit\" using networking.k8s.io/v1:\n- .spec.podSelector\n- .spec.policyTypes"
-    );
-
-    let forced = nps
-        .patch(
-            "p",
-            &PatchParams::apply("segplan").force(),
-            &Patch::Apply(&base),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        forced
-            .spec
-            .unwrap()
-            .pod_selector
-            .unwrap()
-            .match_labels
-            .unwrap()["app"],
-        "web"
-    );
-    let raw = api
-        .get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "p")
-        .unwrap();
-    assert_eq!(
-        managed(&raw, "kubectl-edit").unwrap()["fieldsV1"],
-        json!({"f:spec": {"f:policyTypes": {}}})
-    );
-    assert_eq!(
-        managed(&raw, "segplan").unwrap()["fieldsV1"]["f:spec"],
-        json!({"f:podSelector": {}})
-    );
-}
-
-#[tokio::test]
 async fn update_is_optimistic_and_delete_reports_not_found() {
     let api = KubeApi::start(Options::default());
     api.seed(ns("a"));
@@ -453,90 +223,6 @@ async fn update_is_optimistic_and_delete_reports_not_found() {
     assert_eq!(
         (e.code, e.message.as_str()),
         (404, "networkpolicies.networking.k8s.io \"p\" not found")
-    );
-}
-
-#[tokio::test]
-async fn dry_run_validates_but_stores_nothing() {
-    let api = KubeApi::start(Options::default());
-    api.seed(ns("a"));
-    let c = client(&api, ADMIN_TOKEN).await;
-    let nps: Api<NetworkPolicy> = Api::namespaced(c, "a");
-    let rv = api.resource_version();
-    let pp = PatchParams::apply("segplan").dry_run();
-    let out = nps
-        .patch(
-            "p",
-            &pp,
-            &Patch::Apply(&netpol("a", "p", json!({"egress": [{}]}))),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        out.spec.unwrap().policy_types.unwrap(),
-        ["Ingress", "Egress"]
-    );
-    assert_eq!(out.metadata.resource_version, None);
-    assert_eq!(api.resource_version(), rv);
-    assert!(
-        api.get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "p")
-            .is_none()
-    );
-
-    nps.patch(
-        "p",
-        &PatchParams::apply("segplan"),
-        &Patch::Apply(&netpol("a", "p", json!({}))),
-    )
-    .await
-    .unwrap();
-    let rv = api.resource_version();
-    let out = nps
-        .patch(
-            "p",
-            &pp,
-            &Patch::Apply(&netpol("a", "p", json!({"ingress": [{}]}))),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        out.spec.unwrap().ingress.unwrap().len(),
-        1,
-        "response shows the change"
-    );
-    let stored = api
-        .get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "p")
-        .unwrap();
-    assert!(stored["spec"].get("ingress").is_none(), "store unchanged");
-    nps.delete(
-        "p",
-        &DeleteParams {
-            dry_run: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert!(
-        api.get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "p")
-            .is_some()
-    );
-    // Validation and conflicts still run in dry run.
-    let bad = netpol("a", "p", json!({"ingress": [{"ports": [{"port": 70000}]}]}));
-    let e = api_error(nps.patch("p", &pp, &Patch::Apply(&bad)).await.unwrap_err());
-    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
-    assert_eq!(api.resource_version(), rv);
-    let recorded = api.writes();
-    assert!(recorded.iter().filter(|r| r.dry_run).count() >= 3);
-    assert!(
-        recorded
-            .iter()
-            .all(|r| r.method != "PATCH" || r.field_manager.as_deref() == Some("segplan"))
-    );
-    assert!(
-        recorded
-            .iter()
-            .any(|r| r.content_type.as_deref() == Some("application/apply-patch+yaml"))
     );
 }
 
@@ -591,35 +277,6 @@ async fn validation_returns_invalid_with_causes() {
         no_manager.message.contains("fieldManager: Required value"),
         "{}",
         no_manager.message
-    );
-}
-
-#[tokio::test]
-async fn admission_policy_defaults() {
-    let api = KubeApi::start(Options::default());
-    let vap = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": "deny-open"},
-        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["networkpolicies"]}]},
-                 "validations": [{"expression": "true"}]}});
-    let out = api.apply_as("segplan", vap, false).unwrap();
-    assert_eq!(out["spec"]["failurePolicy"], "Fail");
-    let mc = &out["spec"]["matchConstraints"];
-    assert_eq!(
-        (
-            mc["matchPolicy"].clone(),
-            mc["namespaceSelector"].clone(),
-            mc["objectSelector"].clone()
-        ),
-        (json!("Equivalent"), json!({}), json!({}))
-    );
-    assert_eq!(mc["resourceRules"][0]["scope"], "*");
-    let binding = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": "deny-open"}, "spec": {"policyName": "deny-open", "validationActions": ["Deny"], "matchResources": {}}});
-    let out = api.apply_as("segplan", binding, false).unwrap();
-    assert_eq!(out["spec"]["matchResources"]["matchPolicy"], "Equivalent");
-    assert_eq!(
-        managed(&out, "segplan").unwrap()["fieldsV1"]["f:spec"]["f:validationActions"],
-        json!({"v:\"Deny\"": {}})
     );
 }
 
@@ -722,119 +379,6 @@ async fn label_selectors() {
 }
 
 #[tokio::test]
-async fn tokens_and_permissions() {
-    let opts =
-        Options::default().user(User::restricted("alice", "alice-token").allow(
-            Rule::new(["get", "list", "patch"], ["networkpolicies"]).in_namespaces(["team-a"]),
-        ));
-    let api = KubeApi::start(opts);
-    api.seed(ns("team-a"));
-    api.seed(ns("team-b"));
-    let bad = client(&api, "wrong").await;
-    let e = api_error(
-        Api::<Namespace>::all(bad)
-            .list(&ListParams::default())
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((e.code, e.reason.as_str()), (401, "Unauthorized"));
-    let alice = client(&api, "alice-token").await;
-    Api::<NetworkPolicy>::namespaced(alice.clone(), "team-a")
-        .list(&ListParams::default())
-        .await
-        .unwrap();
-    let e = api_error(
-        Api::<NetworkPolicy>::namespaced(alice.clone(), "team-b")
-            .list(&ListParams::default())
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden"));
-    assert_eq!(
-        e.message,
-        "networkpolicies.networking.k8s.io is forbidden: User \"alice\" cannot list resource \"networkpolicies\" in API group \"networking.k8s.io\" in the namespace \"team-b\""
-    );
-    let e = api_error(
-        Api::<NetworkPolicy>::all(alice.clone())
-            .list(&ListParams::default())
-            .await
-            .unwrap_err(),
-    );
-    assert!(e.message.ends_with("at the cluster scope"), "{}", e.message);
-    let e = api_error(
-        Api::<Namespace>::all(alice)
-            .get("team-a")
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(e.code, 403);
-    let users: Vec<Option<String>> = api.requests().into_iter().map(|r| r.user).collect();
-    assert_eq!(users[0], None);
-    assert!(users[1..].iter().all(|u| u.as_deref() == Some("alice")));
-}
-
-#[tokio::test]
-async fn injected_faults() {
-    let api = KubeApi::start(Options::default());
-    api.seed(ns("a"));
-    let c = client(&api, ADMIN_TOKEN).await;
-    let nss: Api<Namespace> = Api::all(c.clone());
-    api.inject(
-        Fault::status(500)
-            .times(2)
-            .path_prefix("/api/v1/namespaces"),
-    );
-    for _ in 0..2 {
-        let e = api_error(nss.get("a").await.unwrap_err());
-        assert_eq!((e.code, e.reason.as_str()), (500, "InternalError"));
-    }
-    nss.get("a").await.unwrap();
-    api.clear_faults();
-
-    api.inject(Fault::delay(Duration::from_millis(300)).times(1));
-    let t = Instant::now();
-    nss.get("a").await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(300));
-
-    api.inject(Fault::drop_connection().times(1).method("GET"));
-    let err = nss.get("a").await.unwrap_err();
-    assert!(
-        !matches!(err, kube::Error::Api(_)),
-        "a dropped connection is not an API answer: {err:?}"
-    );
-    nss.get("a").await.unwrap();
-
-    let nps: Api<NetworkPolicy> = Api::namespaced(c, "a");
-    api.inject(Fault::fail_nth_write(2));
-    let pp = PatchParams::apply("segplan");
-    nps.patch("one", &pp, &Patch::Apply(&netpol("a", "one", json!({}))))
-        .await
-        .unwrap();
-    let e = api_error(
-        nps.patch("two", &pp, &Patch::Apply(&netpol("a", "two", json!({}))))
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(e.code, 500);
-    nps.patch(
-        "three",
-        &pp,
-        &Patch::Apply(&netpol("a", "three", json!({}))),
-    )
-    .await
-    .unwrap();
-    assert!(
-        api.get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "two")
-            .is_none()
-    );
-    let statuses: Vec<Option<u16>> = api.writes().iter().map(|r| r.status).collect();
-    assert_eq!(
-        statuses[statuses.len() - 3..],
-        [Some(201), Some(500), Some(201)]
-    );
-}
-
-#[tokio::test]
 async fn one_kubeconfig_for_two_servers_and_namespace_deletion() {
     let (a, b) = (
         KubeApi::start(Options::default()),
@@ -888,5 +432,60 @@ async fn tls_with_generated_ca_is_verified() {
     assert!(
         format!("{err:?}").to_lowercase().contains("certificate"),
         "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn list_items_and_collections_like_the_real_server() {
+    let api = KubeApi::start(Options::default().with_istio());
+    api.seed(ns("a"));
+    api.seed(netpol("a", "p", json!({})));
+    api.seed(
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "deny", "namespace": "a", "labels": {"x": "1"}}, "spec": {}}),
+    );
+    let c = client(&api, ADMIN_TOKEN).await;
+    let raw = |path: &str| {
+        let req = axum::http::Request::get(path).body(Vec::new()).unwrap();
+        let c = c.clone();
+        async move { serde_json::from_str::<Value>(&c.request_text(req).await.unwrap()).unwrap() }
+    };
+    let np_list = raw("/apis/networking.k8s.io/v1/networkpolicies").await;
+    assert_eq!(np_list["kind"], "NetworkPolicyList");
+    assert!(
+        np_list["items"][0].get("kind").is_none(),
+        "built-in list items carry no kind"
+    );
+    let ap_list = raw("/apis/security.istio.io/v1/namespaces/a/authorizationpolicies").await;
+    assert_eq!(
+        ap_list["items"][0]["kind"], "AuthorizationPolicy",
+        "custom resources keep their kind"
+    );
+    assert_eq!(ap_list["items"][0]["metadata"]["generation"], 1);
+
+    let gvk = GroupVersionKind::gvk("security.istio.io", "v1", "AuthorizationPolicy");
+    let aps: Api<DynamicObject> =
+        Api::namespaced_with(c.clone(), "a", &ApiResource::from_gvk(&gvk));
+    aps.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("x=1"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        api.list("security.istio.io/v1", "AuthorizationPolicy", None)
+            .is_empty()
+    );
+    api.set_istio_crds(false);
+    let e = api_error(aps.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!(e.code, 404);
+    let p = Api::<NetworkPolicy>::namespaced(c, "a")
+        .get("p")
+        .await
+        .unwrap();
+    assert_eq!(
+        p.metadata.name.as_deref(),
+        Some("p"),
+        "built-in kinds are unaffected"
     );
 }

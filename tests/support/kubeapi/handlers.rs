@@ -298,6 +298,8 @@ pub async fn dispatch(
             "Forbidden: may not be specified for non-apply patch".into(),
         ));
     }
+    // kube-apiserver's managerOrUserAgent: the User-Agent up to its first '/'
+    // (kube-rs sends none, which gives an entry without a manager name).
     let manager = if !field_manager.is_empty() {
         field_manager.clone()
     } else {
@@ -305,12 +307,7 @@ pub async fn dispatch(
             .get(header::USER_AGENT)
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
-        let prefix = ua.split('/').next().unwrap_or_default();
-        if prefix.is_empty() {
-            "unknown".to_string()
-        } else {
-            prefix.to_string()
-        }
+        ua.split('/').next().unwrap_or_default().to_string()
     };
     let opts = WriteOpts {
         manager,

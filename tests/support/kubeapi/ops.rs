@@ -94,6 +94,23 @@ fn check_identity(
     {
         return Err(ApiError::bad_request("metadata must be an object"));
     }
+    // Like Go's decoder: YAML 1.1 turns `name: y` or `name: on` into a boolean.
+    for field in ["name", "namespace"] {
+        if let Some(v) = body.pointer(&format!("/metadata/{field}"))
+            && !v.is_string()
+        {
+            let ty = match v {
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+                _ => "null",
+            };
+            return Err(ApiError::bad_request(format!(
+                "json: cannot unmarshal {ty} into Go struct field ObjectMeta.metadata.{field} of type string"
+            )));
+        }
+    }
     if def.namespaced
         && let Some(body_ns) = body.pointer("/metadata/namespace").and_then(Value::as_str)
         && Some(body_ns) != ns

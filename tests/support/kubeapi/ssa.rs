@@ -69,7 +69,11 @@ pub fn parse_managers(obj: &Value) -> Vec<Manager> {
                 _ => return None,
             };
             Some(Manager {
-                name: e.get("manager")?.as_str()?.to_string(),
+                name: e
+                    .get("manager")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 operation,
                 api_version: e
                     .get("apiVersion")
@@ -103,14 +107,19 @@ pub fn encode_managers(managers: &[Manager]) -> Value {
         sorted
             .into_iter()
             .map(|m| {
-                json!({
+                let mut e = json!({
                     "manager": m.name,
                     "operation": m.operation.as_str(),
                     "apiVersion": m.api_version,
                     "time": m.time,
                     "fieldsType": "FieldsV1",
                     "fieldsV1": m.set.to_fields_v1(),
-                })
+                });
+                if m.name.is_empty() {
+                    // `manager` is omitempty in metav1.ManagedFieldsEntry.
+                    e.as_object_mut().unwrap().remove("manager");
+                }
+                e
             })
             .collect(),
     )

@@ -23,6 +23,8 @@ pub type Key = (ResId, String, String);
 
 struct Snapshot {
     id: u64,
+    res: ResId,
+    namespace: Option<String>,
     rv: u64,
     items: Vec<Arc<Value>>,
 }
@@ -235,6 +237,11 @@ impl State {
                     .iter()
                     .find(|s| s.id == id)
                     .ok_or_else(ApiError::expired)?;
+                if snap.res != res || snap.namespace.as_deref() != ns {
+                    return Err(ApiError::bad_request(
+                        "continue key is not valid: the token belongs to another list",
+                    ));
+                }
                 (id, snap.rv, offset, snap.items.clone())
             }
             None => {
@@ -280,6 +287,8 @@ impl State {
                 let id = self.snap_seq;
                 self.snapshots.push_back(Snapshot {
                     id,
+                    res,
+                    namespace: ns.map(String::from),
                     rv,
                     items: items.clone(),
                 });

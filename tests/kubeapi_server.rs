@@ -489,3 +489,69 @@ async fn list_items_and_collections_like_the_real_server() {
         "built-in kinds are unaffected"
     );
 }
+
+#[tokio::test]
+async fn unrouted_paths_and_methods() {
+    let api = KubeApi::start(Options::default());
+    let c = client(&api, ADMIN_TOKEN).await;
+    let send = |method: &str, path: &str, json_body: bool| {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(if json_body {
+                b"{}".to_vec()
+            } else {
+                Vec::new()
+            })
+            .unwrap();
+        let c = c.clone();
+        async move { c.request_text(req).await }
+    };
+    let e = api_error(
+        send("GET", "/apis/nope.example.com/v1/things", false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 404, "unknown group: plain-text 404 page not found");
+    let e = api_error(
+        send("GET", "/apis/networking.k8s.io/v1/things", false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (404, "the server could not find the requested resource")
+    );
+    let e = api_error(
+        send("POST", "/apis/networking.k8s.io/v1/networkpolicies", true)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((e.code, e.reason.as_str()), (405, "MethodNotAllowed"));
+    let e = api_error(send("PUT", "/api/v1/namespaces", true).await.unwrap_err());
+    assert_eq!(e.code, 405);
+    let e = api_error(
+        send("GET", "/api/v1/namespaces/x/networkpolicies", false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 404, "networkpolicies are not in the core group");
+    let e = api_error(
+        send("GET", "/api/v1/pods?watch=true", false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 400, "watch is refused, not faked");
+
+    let json = KubeApi::start(Options {
+        json_404: true,
+        ..Options::default()
+    });
+    let c = client(&json, ADMIN_TOKEN).await;
+    let req = axum::http::Request::get("/apis/nope.example.com/v1")
+        .body(Vec::new())
+        .unwrap();
+    let e = api_error(c.request_text(req).await.unwrap_err());
+    assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"));
+}

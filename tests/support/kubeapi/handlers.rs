@@ -238,6 +238,10 @@ pub async fn dispatch(
         (&Method::DELETE, None) => "deletecollection",
         _ => return error_response(&ApiError::method_not_allowed()),
     };
+    // Namespaced collections across all namespaces only serve list and watch.
+    if def.namespaced && ns.is_none() && matches!(verb, "create" | "deletecollection") {
+        return error_response(&ApiError::method_not_allowed());
+    }
     let authz_ns = if def.kind == "Namespace" { name } else { ns };
     if !authorize(&user, verb, def.plural, authz_ns) {
         return error_response(&ApiError::forbidden(

@@ -463,3 +463,49 @@ async fn yaml_1_1_booleans_are_rejected_like_go_yaml() {
     assert_eq!(e.code, 400);
     assert!(e.message.contains("cannot unmarshal bool"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn unknown_fields_are_dropped_with_a_warning_or_rejected_when_strict() {
+    let api = KubeApi::start(Options::default());
+    api.seed(ns("a"));
+    let c = client(&api, ADMIN_TOKEN).await;
+    let body = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "typo", "namespace": "a"},
+        "spec": {"podselector": {}, "ingress": [{"ports": [{"port": 80, "prot": "TCP"}]}]}});
+    let send = |query: &str| {
+        let req = axum::http::Request::patch(format!("/apis/networking.k8s.io/v1/namespaces/a/networkpolicies/typo?fieldManager=segplan{query}"))
+            .header("content-type", "application/apply-patch+yaml")
+            .body(kube::client::Body::from(body.to_string().into_bytes()))
+            .unwrap();
+        let c = c.clone();
+        async move { c.send(req).await.unwrap() }
+    };
+    let resp = send("&fieldValidation=Strict").await;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(
+        api.get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "typo")
+            .is_none()
+    );
+    let resp = send("").await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let warnings: Vec<&str> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|h| h.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "unknown field \"spec.podselector\"""#,
+            r#"299 - "unknown field \"spec.ingress[0].ports[0].prot\"""#
+        ]
+    );
+    let stored = api
+        .get("networking.k8s.io/v1", "NetworkPolicy", Some("a"), "typo")
+        .unwrap();
+    assert_eq!(
+        stored["spec"],
+        json!({"podSelector": {}, "ingress": [{"ports": [{"port": 80, "protocol": "TCP"}]}], "policyTypes": ["Ingress"]})
+    );
+}

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::Shared;
 use super::auth::{authenticate, authorize};
-use super::ops::{self, WriteOpts};
+use super::ops::{self, FieldValidation, WriteOpts};
 use super::resources::{self, RESOURCES, ResId};
 use super::selectors::{FieldSelector, Selector};
 use super::status::{ApiError, Cause};
@@ -313,7 +313,19 @@ pub async fn dispatch(
             .unwrap_or_default();
         ua.split('/').next().unwrap_or_default().to_string()
     };
+    let field_validation = match query.get("fieldValidation").map(String::as_str) {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some("Strict") => FieldValidation::Strict,
+        Some(other) => {
+            return error_response(&ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\": got {other:?}"
+            )));
+        }
+    };
+    state.warnings.clear();
     let opts = WriteOpts {
+        field_validation,
         manager,
         dry_run,
         force,
@@ -416,8 +428,15 @@ pub async fn dispatch(
         }
         _ => Err(ApiError::method_not_allowed()),
     })();
-    match result {
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
+    };
+    for w in state.warnings.drain(..) {
+        let value = format!("299 - {}", serde_json::Value::from(w));
+        if let Ok(h) = value.parse() {
+            resp.headers_mut().append(header::WARNING, h);
+        }
     }
+    resp
 }

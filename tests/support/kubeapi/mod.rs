@@ -30,6 +30,7 @@ mod ssa;
 mod status;
 mod store;
 mod tls;
+mod unknown;
 mod validation;
 mod walk;
 
@@ -331,7 +332,10 @@ impl KubeApi {
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut store::State) -> T) -> T {
-        f(&mut self.shared.state.lock().unwrap())
+        let mut st = self.shared.state.lock().unwrap();
+        let out = f(&mut st);
+        st.warnings.clear();
+        out
     }
 
     /// Creates an object as field manager `kubectl-create` (an Update entry, like
@@ -379,8 +383,8 @@ impl KubeApi {
             .to_string();
         let o = ops::WriteOpts {
             manager: manager.into(),
-            dry_run: false,
             force,
+            ..Default::default()
         };
         self.with_state(|st| ops::apply(st, res, ns.as_deref(), &name, obj, &o).map(|(v, _)| v))
     }

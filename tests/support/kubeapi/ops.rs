@@ -11,11 +11,26 @@ use super::resources::{RESOURCES, ResId, ResourceDef};
 use super::ssa::{self, Manager, parse_managers, strip_managed, update_managers};
 use super::status::{ApiError, Cause};
 use super::store::State;
+use super::unknown::prune_unknown;
 use super::validation::validate;
+
+/// `fieldValidation`: what to do with fields the schema does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and say so in `Warning` headers (the server default).
+    #[default]
+    Warn,
+    /// Reject the request (400).
+    Strict,
+}
 
 /// Options common to every write.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOpts {
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
     /// Field manager (already resolved from `fieldManager` or the User-Agent).
     pub manager: String,
     /// `dryRun=All`.
@@ -131,6 +146,44 @@ fn check_identity(
     Ok(())
 }
 
+/// Drops undeclared fields per `fieldValidation`; warnings go to `state.warnings`.
+fn unknown_fields(
+    state: &mut State,
+    def: &ResourceDef,
+    body: &mut Value,
+    o: &WriteOpts,
+    apply: bool,
+) -> Result<(), ApiError> {
+    let unknown = prune_unknown(def.kind, body);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    match o.field_validation {
+        FieldValidation::Ignore => Ok(()),
+        FieldValidation::Warn => {
+            state
+                .warnings
+                .extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+            Ok(())
+        }
+        FieldValidation::Strict if apply => Err(ApiError::bad_request(
+            unknown
+                .iter()
+                .map(|f| format!(".{f}: field not declared in schema"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 fn ensure_meta(body: &mut Value, ns: Option<&str>, def: &ResourceDef) {
     if !body.get("metadata").is_some_and(Value::is_object) {
         body["metadata"] = json!({});
@@ -191,6 +244,7 @@ pub fn create(
 ) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &body, ns, None, false)?;
+    unknown_fields(state, def, &mut body, o, false)?;
     if body
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -231,6 +285,7 @@ pub fn update(
 ) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &body, ns, Some(name), false)?;
+    unknown_fields(state, def, &mut body, o, false)?;
     ensure_meta(&mut body, ns, def);
     if body.pointer("/metadata/name").is_none() {
         body["metadata"]["name"] = json!(name);
@@ -282,6 +337,7 @@ pub fn apply(
 ) -> Result<(Value, bool), ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &config, ns, Some(name), true)?;
+    unknown_fields(state, def, &mut config, o, true)?;
     if config.pointer("/metadata/managedFields").is_some() {
         return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }

@@ -52,6 +52,8 @@ pub struct State {
     pub fixed_time: Option<String>,
     /// Answer unrouted paths with a JSON Status instead of the plain-text `404 page not found`.
     pub json_404: bool,
+    /// `Warning` header values produced by the request being handled.
+    pub warnings: Vec<String>,
 }
 
 /// RFC 3339 UTC timestamp, second precision.
@@ -162,6 +164,7 @@ impl State {
             users,
             fixed_time: None,
             json_404: false,
+            warnings: Vec::new(),
         }
     }
 

@@ -555,3 +555,30 @@ async fn unrouted_paths_and_methods() {
     let e = api_error(c.request_text(req).await.unwrap_err());
     assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"));
 }
+
+#[tokio::test]
+async fn health_and_unreachable_clusters() {
+    let api = KubeApi::start(Options::default());
+    let c = client(&api, ADMIN_TOKEN).await;
+    let req = axum::http::Request::get("/readyz")
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(c.request_text(req).await.unwrap(), "ok");
+    let bad = client(&api, "not-a-token").await;
+    let req = axum::http::Request::get("/readyz")
+        .body(Vec::new())
+        .unwrap();
+    assert_eq!(
+        api_error(bad.request_text(req).await.unwrap_err()).code,
+        401
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    Kubeconfig::new()
+        .context_url("gone", &KubeApi::unreachable_url(), ADMIN_TOKEN)
+        .write(&path)
+        .unwrap();
+    let gone = client_for(&path, "gone").await;
+    let err = gone.apiserver_version().await.unwrap_err();
+    assert!(!matches!(err, kube::Error::Api(_)), "{err:?}");
+}

@@ -311,6 +311,14 @@ impl KubeApi {
         }
     }
 
+    /// A URL on 127.0.0.1 where nothing listens (connection refused): an unreachable cluster.
+    pub fn unreachable_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("https://{addr}")
+    }
+
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
         &self.url

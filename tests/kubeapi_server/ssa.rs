@@ -509,3 +509,29 @@ async fn unknown_fields_are_dropped_with_a_warning_or_rejected_when_strict() {
         json!({"podSelector": {}, "ingress": [{"ports": [{"port": 80, "protocol": "TCP"}]}], "policyTypes": ["Ingress"]})
     );
 }
+
+#[test]
+fn managed_fields_time_moves_only_when_the_write_changes_the_object() {
+    let api = KubeApi::start(Options::default().fixed_time("2026-01-01T00:00:00Z"));
+    api.seed(ns("a"));
+    let np = netpol("a", "p", json!({"ingress": [{"ports": [{"port": 80}]}]}));
+    api.apply_as("segplan", np.clone(), false).unwrap();
+    api.set_time(Some("2026-02-02T00:00:00Z"));
+    let rv = api.resource_version();
+    // Same configuration; the defaulted protocol inside the atomic list is not a change.
+    let same = api.apply_as("segplan", np.clone(), false).unwrap();
+    assert_eq!(
+        managed(&same, "segplan").unwrap()["time"],
+        "2026-01-01T00:00:00Z"
+    );
+    assert_eq!(api.resource_version(), rv, "no-op apply is not stored");
+    let mut changed = np;
+    changed["spec"]["ingress"][0]["ports"][0]["port"] = json!(81);
+    let out = api.apply_as("segplan", changed, false).unwrap();
+    assert_eq!(
+        managed(&out, "segplan").unwrap()["time"],
+        "2026-02-02T00:00:00Z",
+        "same field set, new value"
+    );
+    assert_eq!(api.resource_version(), rv + 1);
+}

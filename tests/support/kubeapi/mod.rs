@@ -486,6 +486,11 @@ impl KubeApi {
         self.with_state(|st| st.users = users);
     }
 
+    /// Fixes the server clock (`None`: real time) for timestamps written from now on.
+    pub fn set_time(&self, t: Option<&str>) {
+        self.with_state(|st| st.fixed_time = t.map(String::from));
+    }
+
     /// Makes every outstanding continue token expire (410 Expired on use).
     pub fn expire_continue_tokens(&self) {
         self.with_state(store::State::expire_snapshots);

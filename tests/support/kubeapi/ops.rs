@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::defaults::prepare;
 use super::resources::{RESOURCES, ResId, ResourceDef};
-use super::ssa::{self, Manager, parse_managers, strip_managed, update_managers};
+use super::ssa::{self, Manager, Operation, parse_managers, strip_managed, update_managers};
 use super::status::{ApiError, Cause};
 use super::store::State;
 use super::unknown::prune_unknown;
@@ -270,7 +270,8 @@ pub fn create(
     }
     prepare(def, &mut body, None);
     let now = state.now();
-    let managers = update_managers(def, None, &body, managers, &o.manager, &now);
+    let mut managers = update_managers(def, None, &body, managers, &o.manager, &now);
+    ssa::touch_writer(&mut managers, &o.manager, Operation::Update, true, &now);
     finish(state, res, ns, None, body, managers, o.dry_run)
 }
 
@@ -322,7 +323,9 @@ pub fn update(
     }
     prepare(def, &mut body, Some(&old));
     let now = state.now();
-    let managers = update_managers(def, Some(&old), &body, managers, &o.manager, &now);
+    let mut managers = update_managers(def, Some(&old), &body, managers, &o.manager, &now);
+    let changed = ssa::content_changed(Some(&old), &body);
+    ssa::touch_writer(&mut managers, &o.manager, Operation::Update, changed, &now);
     finish(state, res, ns, Some(&old), body, managers, o.dry_run)
 }
 
@@ -375,16 +378,11 @@ pub fn apply(
     let applied = ssa::apply(def, &live, &config, &o.manager, o.force, &now)?;
     let mut obj = applied.object;
     prepare(def, &mut obj, old.as_deref());
+    let mut managers = applied.managers;
+    let changed = ssa::content_changed(old.as_deref(), &obj);
+    ssa::touch_writer(&mut managers, &o.manager, Operation::Apply, changed, &now);
     let created = old.is_none();
-    let out = finish(
-        state,
-        res,
-        ns,
-        old.as_deref(),
-        obj,
-        applied.managers,
-        o.dry_run,
-    )?;
+    let out = finish(state, res, ns, old.as_deref(), obj, managers, o.dry_run)?;
     Ok((out, created))
 }
 

@@ -308,7 +308,16 @@ async fn dry_run_validates_but_stores_nothing() {
     assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
     assert_eq!(api.resource_version(), rv);
     let recorded = api.writes();
-    assert!(recorded.iter().filter(|r| r.dry_run).count() >= 3);
+    let deletes: Vec<_> = recorded.iter().filter(|r| r.method == "DELETE").collect();
+    assert!(
+        deletes.len() == 1 && deletes[0].dry_run,
+        "dryRun in DeleteOptions is recorded"
+    );
+    assert_eq!(
+        recorded.iter().filter(|r| !r.dry_run).count(),
+        1,
+        "only the real apply"
+    );
     assert!(
         recorded
             .iter()

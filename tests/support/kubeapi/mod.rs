@@ -167,7 +167,15 @@ async fn handle(
             path: path.clone(),
             query: query.clone(),
             field_manager: params.get("fieldManager").cloned(),
-            dry_run: params.get("dryRun").is_some_and(|d| d == "All"),
+            // DeleteOptions carry dryRun in the body (kube-rs sends it there).
+            dry_run: params.get("dryRun").is_some_and(|d| d == "All")
+                || serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .is_some_and(|b| {
+                        b.get("dryRun")
+                            .and_then(Value::as_array)
+                            .is_some_and(|a| a.iter().any(|v| v == "All"))
+                    }),
             force: params.get("force").is_some_and(|f| f == "true"),
             content_type: parts
                 .headers

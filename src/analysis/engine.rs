@@ -498,7 +498,7 @@ impl<'a> Engine<'a> {
         // Sort by display name without formatting a name per connection: rank every peer
         // once (endpoints are already in name order), then sort by rank.
         let mut peers: Vec<(String, Peer)> = (0..n_ep)
-            .map(|i| Peer::Endpoint(i))
+            .map(Peer::Endpoint)
             .chain(
                 self.src_atoms
                     .iter()

@@ -57,6 +57,23 @@ fn plan_2000_namespaces_10000_policies(bencher: divan::Bencher) {
 }
 
 #[divan::bench(sample_count = 10)]
+fn plan_2000_namespaces_inventory_only(bencher: divan::Bencher) {
+    let objs = generated(2000);
+    bencher.bench(|| {
+        Inventory::from_objects(divan::black_box(&objs))
+            .unwrap()
+            .endpoints
+            .len()
+    });
+}
+
+#[divan::bench(sample_count = 10)]
+fn plan_2000_namespaces_analyze_only(bencher: divan::Bencher) {
+    let inv = Inventory::from_objects(&generated(2000)).unwrap();
+    bencher.bench(|| analysis::analyze(divan::black_box(&inv)).connections.len());
+}
+
+#[divan::bench(sample_count = 10)]
 fn plan_2000_namespaces_summary(bencher: divan::Bencher) {
     let inv = Inventory::from_objects(&generated(2000)).unwrap();
     let result = analysis::analyze(&inv);

@@ -413,7 +413,7 @@ impl<'a> Engine<'a> {
             let e = self.classes[s].endpoint;
             while s < self.classes.len() && self.classes[s].endpoint == e {
                 let side = &self.sides[s];
-                let (cands, atom_cands) = self.egress_candidates(s, side, &mut stamp, &mut round);
+                let (cands, atom_cands) = self.egress_candidates(side, &mut stamp, &mut round);
                 for d in cands {
                     let de = self.classes[d].endpoint;
                     if de == e && !self.inv.endpoints[e].representative {
@@ -522,7 +522,6 @@ impl<'a> Engine<'a> {
     /// The destination classes and atoms worth visiting from class `s`.
     fn egress_candidates(
         &self,
-        s: usize,
         side: &ClassSides,
         stamp: &mut [u32],
         round: &mut u32,
@@ -534,7 +533,6 @@ impl<'a> Engine<'a> {
         if !side.eg_isolated {
             return everything;
         }
-        let _ = s;
         let mut classes = Vec::new();
         let mut atoms = Vec::new();
         *round = round.wrapping_add(1);

@@ -10,6 +10,7 @@
 //! resolved once to a bit set of pod variants (through a label index over namespaces), and
 //! for an egress-isolated source only the destinations its rules name are visited.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::inventory::{Endpoint, Inventory, PodShape};
@@ -133,21 +134,19 @@ impl Compiled {
         }
     }
     /// The connections this rule allows towards a destination with `shape` (None: external).
-    fn conns(&self, shape: Option<&PodShape>) -> ConnSet {
-        if self.all_ports {
-            return ConnSet::all();
-        }
+    fn conns(&self, shape: Option<&PodShape>) -> Cow<'_, ConnSet> {
+        let Some(shape) = shape.filter(|_| !self.all_ports && !self.named.is_empty()) else {
+            return Cow::Borrowed(&self.fixed);
+        };
         let mut c = self.fixed.clone();
-        if let Some(shape) = shape {
-            for (proto, name) in &self.named {
-                if let Some((p, port)) = shape.named_port(name)
-                    && p == *proto
-                {
-                    c.add(p, &PortSet::range(port, port));
-                }
+        for (proto, name) in &self.named {
+            if let Some((p, port)) = shape.named_port(name)
+                && p == *proto
+            {
+                c.add(p, &PortSet::range(port, port));
             }
         }
-        c
+        Cow::Owned(c)
     }
 }
 
@@ -414,7 +413,7 @@ impl<'a> Engine<'a> {
             let e = self.classes[s].endpoint;
             while s < self.classes.len() && self.classes[s].endpoint == e {
                 let side = &self.sides[s];
-                let (cands, atom_cands) = self.egress_candidates(s, side, &mut stamp, &mut round);
+                let (cands, atom_cands) = self.egress_candidates(side, &mut stamp, &mut round);
                 for d in cands {
                     let de = self.classes[d].endpoint;
                     if de == e && !self.inv.endpoints[e].representative {
@@ -496,19 +495,33 @@ impl<'a> Engine<'a> {
             policies: self.inv.policies.iter().map(|p| p.full_name()).collect(),
             connections: Vec::new(),
         };
-        let mut keyed: Vec<(String, String, Connection)> = connections
-            .into_iter()
-            .map(|c| (result.peer_name(&c.src), result.peer_name(&c.dst), c))
+        // Sort by display name without formatting a name per connection: rank every peer
+        // once (endpoints are already in name order), then sort by rank.
+        let mut peers: Vec<(String, Peer)> = (0..n_ep)
+            .map(Peer::Endpoint)
+            .chain(
+                self.src_atoms
+                    .iter()
+                    .chain(self.dst_atoms.iter())
+                    .map(|a| Peer::External(*a)),
+            )
+            .map(|p| (result.peer_name(&p), p))
             .collect();
-        keyed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        result.connections = keyed.into_iter().map(|(_, _, c)| c).collect();
+        peers.sort();
+        peers.dedup_by(|a, b| a.1 == b.1);
+        let rank: HashMap<Peer, usize> = peers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, p))| (p, i))
+            .collect();
+        connections.sort_by_key(|c| (rank[&c.src], rank[&c.dst]));
+        result.connections = connections;
         result
     }
 
     /// The destination classes and atoms worth visiting from class `s`.
     fn egress_candidates(
         &self,
-        s: usize,
         side: &ClassSides,
         stamp: &mut [u32],
         round: &mut u32,
@@ -520,7 +533,6 @@ impl<'a> Engine<'a> {
         if !side.eg_isolated {
             return everything;
         }
-        let _ = s;
         let mut classes = Vec::new();
         let mut atoms = Vec::new();
         *round = round.wrapping_add(1);

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::engine::{Connection, Connectivity, Peer, Side};
+use super::engine::{Connection, Connectivity, Peer};
 use super::ip::{self, IpRange};
 use super::ports::ConnSet;
 
@@ -63,68 +63,76 @@ impl NamespaceSummary {
     }
 }
 
-fn names(c: &Connectivity, side: &Side) -> impl Iterator<Item = String> {
-    side.policies.iter().map(|&i| c.policies[i].clone())
+#[derive(Default)]
+struct Acc {
+    conns: ConnSet,
+    egress: BTreeSet<usize>,
+    ingress: BTreeSet<usize>,
+    egress_by_default: bool,
+    ingress_by_default: bool,
+}
+
+impl Acc {
+    fn add(&mut self, x: &Connection) {
+        self.conns.union_with(&x.conns);
+        self.egress.extend(&x.egress.policies);
+        self.ingress.extend(&x.ingress.policies);
+        self.egress_by_default |= !x.egress.isolated;
+        self.ingress_by_default |= !x.ingress.isolated;
+    }
 }
 
 /// Folds `c` into namespace flows.
 pub fn summarize(c: &Connectivity) -> NamespaceSummary {
-    let mut flows: BTreeMap<(String, String), NamespaceFlow> = BTreeMap::new();
-    type ExtKey = (String, IpRange);
-    let mut to_ext: BTreeMap<ExtKey, ExternalFlow> = BTreeMap::new();
-    let mut from_ext: BTreeMap<ExtKey, ExternalFlow> = BTreeMap::new();
-    let ext = |map: &mut BTreeMap<ExtKey, ExternalFlow>,
-               ns: &str,
-               r: IpRange,
-               x: &Connection,
-               side: &Side| {
-        let e = map
-            .entry((ns.to_string(), r))
-            .or_insert_with(|| ExternalFlow {
-                namespace: ns.to_string(),
-                range: r,
-                conns: ConnSet::none(),
-                policies: BTreeSet::new(),
-                by_default: false,
-            });
-        e.conns.union_with(&x.conns);
-        e.policies.extend(names(c, side));
-        e.by_default |= !side.isolated;
+    let names = |set: &BTreeSet<usize>| -> BTreeSet<String> {
+        set.iter().map(|&i| c.policies[i].clone()).collect()
     };
+    let ns = |i: &usize| c.endpoints[*i].namespace.as_str();
+    let mut flows: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
+    let mut to_ext: BTreeMap<(&str, IpRange), Acc> = BTreeMap::new();
+    let mut from_ext: BTreeMap<(&str, IpRange), Acc> = BTreeMap::new();
     for x in &c.connections {
         match (&x.src, &x.dst) {
             (Peer::Endpoint(s), Peer::Endpoint(d)) => {
-                let (s, d) = (&c.endpoints[*s].namespace, &c.endpoints[*d].namespace);
-                let f = flows
-                    .entry((s.clone(), d.clone()))
-                    .or_insert_with(|| NamespaceFlow {
-                        src: s.clone(),
-                        dst: d.clone(),
-                        conns: ConnSet::none(),
-                        egress_policies: BTreeSet::new(),
-                        ingress_policies: BTreeSet::new(),
-                        egress_by_default: false,
-                        ingress_by_default: false,
-                    });
-                f.conns.union_with(&x.conns);
-                f.egress_policies.extend(names(c, &x.egress));
-                f.ingress_policies.extend(names(c, &x.ingress));
-                f.egress_by_default |= !x.egress.isolated;
-                f.ingress_by_default |= !x.ingress.isolated;
+                flows.entry((ns(s), ns(d))).or_default().add(x)
             }
-            (Peer::Endpoint(s), Peer::External(r)) => {
-                ext(&mut to_ext, &c.endpoints[*s].namespace, *r, x, &x.egress);
-            }
+            (Peer::Endpoint(s), Peer::External(r)) => to_ext.entry((ns(s), *r)).or_default().add(x),
             (Peer::External(r), Peer::Endpoint(d)) => {
-                ext(&mut from_ext, &c.endpoints[*d].namespace, *r, x, &x.ingress);
+                from_ext.entry((ns(d), *r)).or_default().add(x)
             }
             (Peer::External(_), Peer::External(_)) => {}
         }
     }
+    let external = |map: BTreeMap<(&str, IpRange), Acc>, egress: bool| -> Vec<ExternalFlow> {
+        map.into_iter()
+            .map(|((n, range), a)| ExternalFlow {
+                namespace: n.to_string(),
+                range,
+                policies: names(if egress { &a.egress } else { &a.ingress }),
+                by_default: if egress {
+                    a.egress_by_default
+                } else {
+                    a.ingress_by_default
+                },
+                conns: a.conns,
+            })
+            .collect()
+    };
     NamespaceSummary {
-        flows: flows.into_values().collect(),
-        to_external: merge_ranges(to_ext.into_values().collect()),
-        from_external: merge_ranges(from_ext.into_values().collect()),
+        flows: flows
+            .into_iter()
+            .map(|((s, d), a)| NamespaceFlow {
+                src: s.to_string(),
+                dst: d.to_string(),
+                egress_policies: names(&a.egress),
+                ingress_policies: names(&a.ingress),
+                egress_by_default: a.egress_by_default,
+                ingress_by_default: a.ingress_by_default,
+                conns: a.conns,
+            })
+            .collect(),
+        to_external: merge_ranges(external(to_ext, true)),
+        from_external: merge_ranges(external(from_ext, false)),
     }
 }
 

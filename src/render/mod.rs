@@ -207,20 +207,25 @@ pub fn render_plan(
     templates: &templates::Templates,
 ) -> Result<RenderedCluster, RenderError> {
     let mut manifests = Vec::with_capacity(plan.objects.len());
-    let mut ctx = tera::Context::new();
-    ctx.insert("context_version", &plan::CONTEXT_VERSION);
-    ctx.insert("cluster", &plan.cluster);
-    ctx.insert("environment", &plan.environment);
+    let mut base = tera::Context::new();
+    base.insert("context_version", &plan::CONTEXT_VERSION);
+    base.insert("cluster", &plan.cluster);
+    base.insert("environment", &plan.environment);
     for obj in &plan.objects {
         let (api_version, kind, template) = obj.type_info();
-        match obj {
-            plan::Object::Namespace(o) => insert_fields(&mut ctx, o),
-            plan::Object::NetworkPolicy(o) => insert_fields(&mut ctx, o),
-            plan::Object::AdmissionPolicy(o) => insert_fields(&mut ctx, o),
-            plan::Object::AdmissionBinding(o) => insert_fields(&mut ctx, o),
-            plan::Object::AuthorizationPolicy(o) => insert_fields(&mut ctx, o),
-            plan::Object::PeerAuthentication(o) => insert_fields(&mut ctx, o),
-        }
+        let fields = match obj {
+            plan::Object::Namespace(o) => tera::Context::from_serialize(o),
+            plan::Object::NetworkPolicy(o) => tera::Context::from_serialize(o),
+            plan::Object::AdmissionPolicy(o) => tera::Context::from_serialize(o),
+            plan::Object::AdmissionBinding(o) => tera::Context::from_serialize(o),
+            plan::Object::AuthorizationPolicy(o) => tera::Context::from_serialize(o),
+            plan::Object::PeerAuthentication(o) => tera::Context::from_serialize(o),
+        };
+        let mut ctx = base.clone();
+        ctx.extend(fields.map_err(|e| RenderError::Template {
+            template: templates.origin(template),
+            message: templates::tera_message(&e),
+        })?);
         let meta = obj.meta();
         let text = templates
             .tera
@@ -266,14 +271,6 @@ pub fn render_plan(
         environment: plan.environment.clone(),
         manifests,
     })
-}
-
-fn insert_fields<T: serde::Serialize>(ctx: &mut tera::Context, obj: &T) {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(obj) {
-        for (k, v) in map {
-            ctx.insert(k, &v);
-        }
-    }
 }
 
 fn excerpt(yaml: &str) -> String {

@@ -159,41 +159,36 @@ pub fn render(model: &Model, env: &str, opts: &RenderOptions) -> Result<Rendered
         .values()
         .filter(|c| opts.cluster.as_ref().is_none_or(|n| *n == c.name))
         .collect();
-    // Clusters are independent: render them on all cores, keep name order.
-    let results: Vec<Result<RenderedCluster, RenderError>> = std::thread::scope(|scope| {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(clusters.len().max(1));
-        let chunks: Vec<Vec<&crate::model::Cluster>> = (0..threads)
-            .map(|t| clusters.iter().skip(t).step_by(threads).copied().collect())
-            .collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                let templates = &templates;
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|c| {
+    // Clusters are independent: render them on all cores, each thread taking the next
+    // cluster when it is done (clusters differ in size), then restore name order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(clusters.len().max(1));
+    let mut results: Vec<(usize, Result<RenderedCluster, RenderError>)> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (templates, clusters, next) = (&templates, &clusters, &next);
+                    scope.spawn(move || {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(c) = clusters.get(i) else { break };
                             let plan = plan::cluster_plan(model, environment, c);
-                            render_plan(&plan, templates)
-                        })
-                        .collect::<Vec<_>>()
+                            done.push((i, render_plan(&plan, templates)));
+                        }
+                        done
+                    })
                 })
-            })
-            .collect();
-        let mut per_thread: Vec<std::vec::IntoIter<Result<RenderedCluster, RenderError>>> = handles
-            .into_iter()
-            .map(|h| h.join().expect("render thread panicked").into_iter())
-            .collect();
-        let mut out = Vec::with_capacity(clusters.len());
-        for i in 0..clusters.len() {
-            if let Some(r) = per_thread[i % threads].next() {
-                out.push(r);
-            }
-        }
-        out
-    });
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("render thread panicked"))
+                .collect()
+        });
+    results.sort_by_key(|(i, _)| *i);
+    let results = results.into_iter().map(|(_, r)| r);
     let clusters = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Rendered {
         environment: env.to_string(),

@@ -46,31 +46,19 @@ fn phases_classify_allow_and_deny() {
         ),
         Phase::AllowPolicy
     );
-    let ap = |spec| {
-        ObjectKey {
-            api_version: "security.istio.io/v1".into(),
-            kind: "AuthorizationPolicy".into(),
-            namespace: None,
-            name: "p".into(),
-        }
-        .clone()
-        .pipe(spec)
+    let ap_key = ObjectKey {
+        api_version: "security.istio.io/v1".into(),
+        kind: "AuthorizationPolicy".into(),
+        namespace: Some("a".into()),
+        name: "p".into(),
     };
+    let ap = |v: serde_json::Value| phase(&ap_key, &v);
     assert_eq!(ap(json!({"spec": {"rules": [{}]}})), Phase::MeshAllow);
     assert_eq!(ap(json!({"spec": {}})), Phase::MeshDeny);
     assert_eq!(
         ap(json!({"spec": {"action": "DENY", "rules": [{}]}})),
         Phase::MeshDeny
     );
-}
-
-trait Pipe {
-    fn pipe(self, v: serde_json::Value) -> Phase;
-}
-impl Pipe for ObjectKey {
-    fn pipe(self, v: serde_json::Value) -> Phase {
-        phase(&self, &v)
-    }
 }
 
 #[test]

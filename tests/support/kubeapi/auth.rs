@@ -52,7 +52,10 @@ pub struct Rule {
 
 impl Rule {
     /// A rule with the given verbs and resources, cluster-wide.
-    pub fn new<'a>(verbs: impl IntoIterator<Item = &'a str>, resources: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new<'a>(
+        verbs: impl IntoIterator<Item = &'a str>,
+        resources: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         Rule {
             verbs: verbs.into_iter().map(String::from).collect(),
             resources: resources.into_iter().map(String::from).collect(),

@@ -98,7 +98,9 @@ pub fn prepare(res: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
                 pod_spec(spec);
             }
         }
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => workload(res.kind, obj),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+            workload(res.kind, obj)
+        }
         "CronJob" => {
             let spec = obj_mut(obj, "spec");
             set_default(spec, "concurrencyPolicy", json!("Allow"));
@@ -137,7 +139,10 @@ fn namespace(obj: &mut Value, old: Option<&Value>) {
         None => {
             let spec = obj_mut(obj, "spec");
             let finalizers = spec.entry("finalizers").or_insert_with(|| json!([]));
-            if !finalizers.as_array().is_some_and(|a| a.contains(&json!("kubernetes"))) {
+            if !finalizers
+                .as_array()
+                .is_some_and(|a| a.contains(&json!("kubernetes")))
+            {
                 finalizers.as_array_mut().unwrap().push(json!("kubernetes"));
             }
             obj["status"] = json!({"phase": "Active"});
@@ -150,14 +155,28 @@ fn network_policy(obj: &mut Value) {
     set_default(spec, "podSelector", json!({}));
     if !spec.contains_key("policyTypes") {
         let mut types = vec![json!("Ingress")];
-        if spec.get("egress").and_then(Value::as_array).is_some_and(|e| !e.is_empty()) {
+        if spec
+            .get("egress")
+            .and_then(Value::as_array)
+            .is_some_and(|e| !e.is_empty())
+        {
             types.push(json!("Egress"));
         }
         spec.insert("policyTypes".into(), Value::Array(types));
     }
     for dir in ["ingress", "egress"] {
-        for rule in spec.get_mut(dir).and_then(Value::as_array_mut).into_iter().flatten() {
-            for port in rule.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+        for rule in spec
+            .get_mut(dir)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for port in rule
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(p) = port.as_object_mut() {
                     set_default(p, "protocol", json!("TCP"));
                 }
@@ -173,7 +192,12 @@ fn match_resources(mr: &mut Value) {
     set_default(m, "namespaceSelector", json!({}));
     set_default(m, "objectSelector", json!({}));
     for key in ["resourceRules", "excludeResourceRules"] {
-        for rule in m.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+        for rule in m
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(r) = rule.as_object_mut() {
                 set_default(r, "scope", json!("*"));
             }
@@ -199,7 +223,11 @@ fn workload(kind: &str, obj: &mut Value) {
             set_default(spec, "replicas", json!(1));
             set_default(spec, "podManagementPolicy", json!("OrderedReady"));
             set_default(spec, "revisionHistoryLimit", json!(10));
-            set_default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+            set_default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
             set_default(
                 spec,
                 "persistentVolumeClaimRetentionPolicy",
@@ -230,23 +258,39 @@ fn workload(kind: &str, obj: &mut Value) {
 
 /// The common PodSpec defaults (`SetDefaults_PodSpec`, `SetDefaults_Container`).
 fn pod_spec(spec: &mut Value) {
-    let Some(s) = spec.as_object_mut() else { return };
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
     set_default(s, "restartPolicy", json!("Always"));
     set_default(s, "terminationGracePeriodSeconds", json!(30));
     set_default(s, "dnsPolicy", json!("ClusterFirst"));
     set_default(s, "securityContext", json!({}));
     set_default(s, "schedulerName", json!("default-scheduler"));
     for key in ["containers", "initContainers"] {
-        for c in s.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in s
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             let Some(c) = c.as_object_mut() else { continue };
             set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
             set_default(c, "terminationMessagePolicy", json!("File"));
             let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
             let last = image.rsplit('/').next().unwrap_or_default();
             let latest = !last.contains(':') || last.ends_with(":latest");
-            let policy = if latest && !image.contains('@') { "Always" } else { "IfNotPresent" };
+            let policy = if latest && !image.contains('@') {
+                "Always"
+            } else {
+                "IfNotPresent"
+            };
             set_default(c, "imagePullPolicy", json!(policy));
-            for p in c.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+            for p in c
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(p) = p.as_object_mut() {
                     set_default(p, "protocol", json!("TCP"));
                 }

@@ -62,7 +62,10 @@ impl Fault {
 
     /// Answer the `n`th write request (1-based, counted from injection) with a 500, once.
     pub fn fail_nth_write(n: usize) -> Self {
-        Fault::status(500).writes_only().after(n.saturating_sub(1)).times(1)
+        Fault::status(500)
+            .writes_only()
+            .after(n.saturating_sub(1))
+            .times(1)
     }
 
     /// Hit only `n` requests.
@@ -97,7 +100,10 @@ impl Fault {
 
     fn matches(&self, method: &str, path: &str) -> bool {
         self.method.as_deref().is_none_or(|m| m == method)
-            && self.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
             && (!self.writes_only || is_write_method(method))
     }
 }

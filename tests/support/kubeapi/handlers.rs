@@ -55,7 +55,11 @@ pub fn parse_query(q: &str) -> HashMap<String, String> {
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
-    let mut resp = (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), body.to_string()).into_response();
+    let mut resp = (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+        body.to_string(),
+    )
+        .into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
     resp
@@ -68,8 +72,10 @@ pub fn error_response(e: &ApiError) -> Response {
 
 fn plain_404() -> Response {
     let mut resp = (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, "text/plain; charset=utf-8".parse().unwrap());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "text/plain; charset=utf-8".parse().unwrap(),
+    );
     resp
 }
 
@@ -106,16 +112,22 @@ fn route(path: &str, crds: bool) -> Route {
     let find = |plural: &str| resources::find(group, version, plural, crds);
     let target = match rest {
         [] => return Route::ResourceList(group.into(), version.into()),
-        ["namespaces", ns, plural] if find(plural).is_some_and(|r| RESOURCES[r].namespaced) => Target {
-            res: find(plural).unwrap(),
-            namespace: Some((*ns).into()),
-            name: None,
-        },
-        ["namespaces", ns, plural, name] if find(plural).is_some_and(|r| RESOURCES[r].namespaced) => Target {
-            res: find(plural).unwrap(),
-            namespace: Some((*ns).into()),
-            name: Some((*name).into()),
-        },
+        ["namespaces", ns, plural] if find(plural).is_some_and(|r| RESOURCES[r].namespaced) => {
+            Target {
+                res: find(plural).unwrap(),
+                namespace: Some((*ns).into()),
+                name: None,
+            }
+        }
+        ["namespaces", ns, plural, name]
+            if find(plural).is_some_and(|r| RESOURCES[r].namespaced) =>
+        {
+            Target {
+                res: find(plural).unwrap(),
+                namespace: Some((*ns).into()),
+                name: Some((*name).into()),
+            }
+        }
         [plural] if find(plural).is_some() => Target {
             res: find(plural).unwrap(),
             namespace: None,
@@ -146,7 +158,8 @@ fn options_invalid(kind: &str, field: &str, message: String) -> ApiError {
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
     if text.trim().is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
@@ -156,15 +169,26 @@ fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
 }
 
 /// The axum handler for every path.
-pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn dispatch(
+    AxState(shared): AxState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut state = shared.state.lock().unwrap();
-    let auth_header = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let auth_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
     let Some(user) = authenticate(&state.users, auth_header).cloned() else {
         return error_response(&ApiError::unauthorized());
     };
     let query = parse_query(uri.query().unwrap_or_default());
     let crds = state.crds;
-    let accept = headers.get(header::ACCEPT).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
     let route = route(uri.path(), crds);
     if !matches!(route, Route::Resource(_)) && method != Method::GET {
         return match route {
@@ -175,16 +199,27 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
     let target = match route {
         Route::Version => return json_response(200, &resources::version()),
         Route::CoreVersions | Route::Groups if resources::wants_aggregated(accept) => {
-            let mut resp = json_response(200, &resources::aggregated(matches!(route, Route::CoreVersions), crds));
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, resources::AGGREGATED_CONTENT_TYPE.parse().unwrap());
+            let mut resp = json_response(
+                200,
+                &resources::aggregated(matches!(route, Route::CoreVersions), crds),
+            );
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                resources::AGGREGATED_CONTENT_TYPE.parse().unwrap(),
+            );
             return resp;
         }
-        Route::CoreVersions => return json_response(200, &resources::core_versions(&shared.address)),
+        Route::CoreVersions => {
+            return json_response(200, &resources::core_versions(&shared.address));
+        }
         Route::Groups => return json_response(200, &resources::group_list(crds)),
-        Route::ResourceList(g, v) => return json_response(200, &resources::resource_list(&g, &v, crds)),
+        Route::ResourceList(g, v) => {
+            return json_response(200, &resources::resource_list(&g, &v, crds));
+        }
         Route::Unrouted if !state.json_404 => return plain_404(),
-        Route::Unrouted | Route::UnknownResource => return error_response(&ApiError::resource_not_found()),
+        Route::Unrouted | Route::UnknownResource => {
+            return error_response(&ApiError::resource_not_found());
+        }
         Route::Resource(t) => t,
     };
     let def = &RESOURCES[target.res];
@@ -192,7 +227,9 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
     let name = target.name.as_deref();
     let verb = match (&method, name) {
         (&Method::GET, Some(_)) => "get",
-        (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            "watch"
+        }
         (&Method::GET, None) => "list",
         (&Method::POST, None) => "create",
         (&Method::PUT, Some(_)) => "update",
@@ -203,10 +240,18 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
     };
     let authz_ns = if def.kind == "Namespace" { name } else { ns };
     if !authorize(&user, verb, def.plural, authz_ns) {
-        return error_response(&ApiError::forbidden(def, name.unwrap_or_default(), &user.name, verb, authz_ns));
+        return error_response(&ApiError::forbidden(
+            def,
+            name.unwrap_or_default(),
+            &user.name,
+            verb,
+            authz_ns,
+        ));
     }
     if verb == "watch" {
-        return error_response(&ApiError::bad_request("watch is not supported by the segplan test API server"));
+        return error_response(&ApiError::bad_request(
+            "watch is not supported by the segplan test API server",
+        ));
     }
 
     let options_kind = match verb {
@@ -228,11 +273,23 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
     };
     let field_manager = query.get("fieldManager").cloned().unwrap_or_default();
     if field_manager.len() > 128 {
-        return error_response(&options_invalid(options_kind, "fieldManager", "Too long: may not be more than 128 bytes".into()));
+        return error_response(&options_invalid(
+            options_kind,
+            "fieldManager",
+            "Too long: may not be more than 128 bytes".into(),
+        ));
     }
     let force = query.get("force").is_some_and(|f| f == "true");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim().to_string();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let is_apply = verb == "patch" && media == "application/apply-patch+yaml";
     if force && !is_apply {
         return error_response(&options_invalid(
@@ -244,9 +301,16 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
     let manager = if !field_manager.is_empty() {
         field_manager.clone()
     } else {
-        let ua = headers.get(header::USER_AGENT).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let ua = headers
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
         let prefix = ua.split('/').next().unwrap_or_default();
-        if prefix.is_empty() { "unknown".to_string() } else { prefix.to_string() }
+        if prefix.is_empty() {
+            "unknown".to_string()
+        } else {
+            prefix.to_string()
+        }
     };
     let opts = WriteOpts {
         manager,
@@ -257,11 +321,17 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
     let result: Result<(u16, Value), ApiError> = (|| match verb {
         "get" => state.get(target.res, ns, name.unwrap()).map(|v| (200, v)),
         "list" | "deletecollection" => {
-            let labels = Selector::parse(query.get("labelSelector").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
-            let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
+            let labels = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
+                .map_err(ApiError::bad_request)?;
+            let fields =
+                FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
+                    .map_err(ApiError::bad_request)?;
             let limit = match query.get("limit") {
                 None => 0,
-                Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?.max(0) as usize,
+                Some(l) => l
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+                    .max(0) as usize,
             };
             let p = ListParams {
                 filtered: query.get("labelSelector").is_some_and(|s| !s.is_empty())
@@ -274,11 +344,23 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
             if verb == "list" {
                 state.list(target.res, ns, &p).map(|v| (200, v))
             } else {
-                state.delete_collection(target.res, ns, &p, dry_run).map(|v| (200, v))
+                state
+                    .delete_collection(target.res, ns, &p, dry_run)
+                    .map(|v| (200, v))
             }
         }
-        "create" => ops::create(&mut state, target.res, ns, parse_body(&body)?, &opts).map(|v| (201, v)),
-        "update" => ops::update(&mut state, target.res, ns, name.unwrap(), parse_body(&body)?, &opts).map(|v| (200, v)),
+        "create" => {
+            ops::create(&mut state, target.res, ns, parse_body(&body)?, &opts).map(|v| (201, v))
+        }
+        "update" => ops::update(
+            &mut state,
+            target.res,
+            ns,
+            name.unwrap(),
+            parse_body(&body)?,
+            &opts,
+        )
+        .map(|v| (200, v)),
         "patch" => match media.as_str() {
             "application/apply-patch+yaml" => {
                 if field_manager.is_empty() {
@@ -294,23 +376,42 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, method: Method, uri
                         }],
                     ));
                 }
-                let (v, created) = ops::apply(&mut state, target.res, ns, name.unwrap(), parse_body(&body)?, &opts)?;
+                let (v, created) = ops::apply(
+                    &mut state,
+                    target.res,
+                    ns,
+                    name.unwrap(),
+                    parse_body(&body)?,
+                    &opts,
+                )?;
                 Ok((if created { 201 } else { 200 }, v))
             }
-            "application/merge-patch+json" => {
-                ops::merge_patch(&mut state, target.res, ns, name.unwrap(), &parse_body(&body)?, &opts).map(|v| (200, v))
-            }
+            "application/merge-patch+json" => ops::merge_patch(
+                &mut state,
+                target.res,
+                ns,
+                name.unwrap(),
+                &parse_body(&body)?,
+                &opts,
+            )
+            .map(|v| (200, v)),
             other => Err(ApiError::unsupported_media_type(other)),
         },
         "delete" => {
-            let options = if body.is_empty() { None } else { parse_body(&body).ok() };
+            let options = if body.is_empty() {
+                None
+            } else {
+                parse_body(&body).ok()
+            };
             let pre = options.as_ref().and_then(|o| o.get("preconditions"));
             let body_dry = options
                 .as_ref()
                 .and_then(|o| o.get("dryRun"))
                 .and_then(Value::as_array)
                 .is_some_and(|a| a.iter().any(|v| v == "All"));
-            state.delete(target.res, ns, name.unwrap(), pre, dry_run || body_dry).map(|v| (200, v))
+            state
+                .delete(target.res, ns, name.unwrap(), pre, dry_run || body_dry)
+                .map(|v| (200, v))
         }
         _ => Err(ApiError::method_not_allowed()),
     })();

@@ -141,16 +141,25 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-async fn handle(shared: Arc<Shared>, router: Router, req: hyper::Request<Incoming>) -> Result<hyper::Response<Body>, DropConnection> {
+async fn handle(
+    shared: Arc<Shared>,
+    router: Router,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Body>, DropConnection> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(Body::new(body), 64 << 20).await.map_err(|_| DropConnection)?;
+    let bytes = axum::body::to_bytes(Body::new(body), 64 << 20)
+        .await
+        .map_err(|_| DropConnection)?;
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or_default().to_string();
     let params = handlers::parse_query(&query);
     let (index, delay, action) = {
         let mut st = shared.state.lock().unwrap();
-        let auth = parts.headers.get("authorization").and_then(|h| h.to_str().ok());
+        let auth = parts
+            .headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok());
         let user = auth::authenticate(&st.users, auth).map(|u| u.name.clone());
         st.records.push(RecordedRequest {
             method: method.clone(),
@@ -159,7 +168,11 @@ async fn handle(shared: Arc<Shared>, router: Router, req: hyper::Request<Incomin
             field_manager: params.get("fieldManager").cloned(),
             dry_run: params.get("dryRun").is_some_and(|d| d == "All"),
             force: params.get("force").is_some_and(|f| f == "true"),
-            content_type: parts.headers.get("content-type").and_then(|h| h.to_str().ok()).map(String::from),
+            content_type: parts
+                .headers
+                .get("content-type")
+                .and_then(|h| h.to_str().ok())
+                .map(String::from),
             user,
             status: None,
             body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -202,8 +215,15 @@ where
         .await;
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, tls: Option<tls::Acceptor>, mut shutdown: oneshot::Receiver<()>) {
-    let router = Router::new().fallback(handlers::dispatch).with_state(shared.clone());
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tls::Acceptor>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let router = Router::new()
+        .fallback(handlers::dispatch)
+        .with_state(shared.clone());
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -226,14 +246,22 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, tls
 }
 
 fn kind_of(obj: &Value) -> Result<resources::ResId, ApiError> {
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-    resources::find_kind(api_version, kind)
-        .ok_or_else(|| ApiError::bad_request(format!("no resource for apiVersion {api_version:?} kind {kind:?}")))
+    resources::find_kind(api_version, kind).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "no resource for apiVersion {api_version:?} kind {kind:?}"
+        ))
+    })
 }
 
 fn ns_of(obj: &Value) -> Option<String> {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).map(String::from)
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 impl KubeApi {
@@ -263,7 +291,10 @@ impl KubeApi {
         let thread = std::thread::Builder::new()
             .name(format!("kubeapi-{server_no}"))
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
                     accept_loop(listener, thread_shared, tls, rx).await;
@@ -290,7 +321,12 @@ impl KubeApi {
     }
 
     /// Writes a kubeconfig with one context `context` for this server, using `token`.
-    pub fn write_kubeconfig(&self, path: &std::path::Path, context: &str, token: &str) -> std::io::Result<()> {
+    pub fn write_kubeconfig(
+        &self,
+        path: &std::path::Path,
+        context: &str,
+        token: &str,
+    ) -> std::io::Result<()> {
         Kubeconfig::new().context(context, self, token).write(path)
     }
 
@@ -301,7 +337,8 @@ impl KubeApi {
     /// Creates an object as field manager `kubectl-create` (an Update entry, like
     /// `kubectl create`) with defaulting and validation; panics on error.
     pub fn seed(&self, obj: Value) -> Value {
-        self.create_as("kubectl-create", obj).unwrap_or_else(|e| panic!("seed failed: {}", e.message))
+        self.create_as("kubectl-create", obj)
+            .unwrap_or_else(|e| panic!("seed failed: {}", e.message))
     }
 
     /// Creates an object (POST semantics) with the given field manager.
@@ -319,7 +356,11 @@ impl KubeApi {
     pub fn update_as(&self, manager: &str, obj: Value) -> Result<Value, ApiError> {
         let res = kind_of(&obj)?;
         let ns = ns_of(&obj);
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let o = ops::WriteOpts {
             manager: manager.into(),
             ..Default::default()
@@ -331,7 +372,11 @@ impl KubeApi {
     pub fn apply_as(&self, manager: &str, obj: Value, force: bool) -> Result<Value, ApiError> {
         let res = kind_of(&obj)?;
         let ns = ns_of(&obj);
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let o = ops::WriteOpts {
             manager: manager.into(),
             dry_run: false,
@@ -341,13 +386,26 @@ impl KubeApi {
     }
 
     /// Deletes an object.
-    pub fn delete(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
-        let res = resources::find_kind(api_version, kind).ok_or_else(|| ApiError::bad_request("unknown kind"))?;
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let res = resources::find_kind(api_version, kind)
+            .ok_or_else(|| ApiError::bad_request("unknown kind"))?;
         self.with_state(|st| st.delete(res, namespace, name, None, false).map(|_| ()))
     }
 
     /// Reads one stored object.
-    pub fn get(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
         let res = resources::find_kind(api_version, kind)?;
         self.with_state(|st| st.lookup(res, namespace, name).map(|v| (*v).clone()))
     }
@@ -380,7 +438,10 @@ impl KubeApi {
 
     /// The write requests (POST/PUT/PATCH/DELETE) among [`KubeApi::requests`].
     pub fn writes(&self) -> Vec<RecordedRequest> {
-        self.requests().into_iter().filter(RecordedRequest::is_write).collect()
+        self.requests()
+            .into_iter()
+            .filter(RecordedRequest::is_write)
+            .collect()
     }
 
     /// Forgets the recorded requests.

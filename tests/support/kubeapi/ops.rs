@@ -36,9 +36,17 @@ const SERVER_META: &[&str] = &[
     "deletionGracePeriodSeconds",
 ];
 
-fn check_identity(def: &ResourceDef, body: &Value, ns: Option<&str>, name: Option<&str>, apply: bool) -> Result<(), ApiError> {
+fn check_identity(
+    def: &ResourceDef,
+    body: &Value,
+    ns: Option<&str>,
+    name: Option<&str>,
+    apply: bool,
+) -> Result<(), ApiError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
     }
     let api_version = body.get("apiVersion").and_then(Value::as_str);
     let kind = body.get("kind").and_then(Value::as_str);
@@ -117,9 +125,21 @@ fn ensure_meta(body: &mut Value, ns: Option<&str>, def: &ResourceDef) {
     }
 }
 
-fn finish(state: &mut State, res: ResId, ns: Option<&str>, old: Option<&Value>, mut obj: Value, managers: Vec<Manager>, dry_run: bool) -> Result<Value, ApiError> {
+fn finish(
+    state: &mut State,
+    res: ResId,
+    ns: Option<&str>,
+    old: Option<&Value>,
+    mut obj: Value,
+    managers: Vec<Manager>,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let causes: Vec<Cause> = validate(def, &obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, &name, &causes));
@@ -132,24 +152,44 @@ fn finish(state: &mut State, res: ResId, ns: Option<&str>, old: Option<&Value>, 
 /// the client sent a different, non-empty list (kube-apiserver honours it),
 /// else the stored ones.
 fn incoming_managers(body: &Value, old: Option<&Value>) -> Vec<Manager> {
-    let sent = body.pointer("/metadata/managedFields").and_then(Value::as_array);
+    let sent = body
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
     let stored = old.and_then(|o| o.pointer("/metadata/managedFields"));
     match sent {
-        Some(list) if !list.is_empty() && Some(&Value::Array(list.clone())) != stored => parse_managers(body),
+        Some(list) if !list.is_empty() && Some(&Value::Array(list.clone())) != stored => {
+            parse_managers(body)
+        }
         _ => old.map(parse_managers).unwrap_or_default(),
     }
 }
 
 /// POST: create an object.
-pub fn create(state: &mut State, res: ResId, ns: Option<&str>, mut body: Value, o: &WriteOpts) -> Result<Value, ApiError> {
+pub fn create(
+    state: &mut State,
+    res: ResId,
+    ns: Option<&str>,
+    mut body: Value,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &body, ns, None, false)?;
-    if body.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+    if body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
     }
     ensure_meta(&mut body, ns, def);
     state.require_namespace(def, ns)?;
-    let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if !name.is_empty() && state.lookup(res, ns, &name).is_some() {
         return Err(ApiError::already_exists(def, &name));
     }
@@ -164,15 +204,26 @@ pub fn create(state: &mut State, res: ResId, ns: Option<&str>, mut body: Value, 
 }
 
 /// PUT: replace an object (409 when `metadata.resourceVersion` is stale).
-pub fn update(state: &mut State, res: ResId, ns: Option<&str>, name: &str, mut body: Value, o: &WriteOpts) -> Result<Value, ApiError> {
+pub fn update(
+    state: &mut State,
+    res: ResId,
+    ns: Option<&str>,
+    name: &str,
+    mut body: Value,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &body, ns, Some(name), false)?;
     ensure_meta(&mut body, ns, def);
     if body.pointer("/metadata/name").is_none() {
         body["metadata"]["name"] = json!(name);
     }
-    let old = state.lookup(res, ns, name).ok_or_else(|| ApiError::not_found(def, name))?;
-    if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+    let old = state
+        .lookup(res, ns, name)
+        .ok_or_else(|| ApiError::not_found(def, name))?;
+    if let Some(rv) = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
         && !rv.is_empty()
         && old["metadata"]["resourceVersion"] != rv
     {
@@ -204,16 +255,27 @@ pub fn update(state: &mut State, res: ResId, ns: Option<&str>, name: &str, mut b
 }
 
 /// Server-side apply. Returns the object and whether it was created.
-pub fn apply(state: &mut State, res: ResId, ns: Option<&str>, name: &str, mut config: Value, o: &WriteOpts) -> Result<(Value, bool), ApiError> {
+pub fn apply(
+    state: &mut State,
+    res: ResId,
+    ns: Option<&str>,
+    name: &str,
+    mut config: Value,
+    o: &WriteOpts,
+) -> Result<(Value, bool), ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &config, ns, Some(name), true)?;
     if config.pointer("/metadata/managedFields").is_some() {
         return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }
     let old = state.lookup(res, ns, name);
-    if let Some(rv) = config.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+    if let Some(rv) = config
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
         && !rv.is_empty()
-        && old.as_ref().is_none_or(|o| o["metadata"]["resourceVersion"] != rv)
+        && old
+            .as_ref()
+            .is_none_or(|o| o["metadata"]["resourceVersion"] != rv)
     {
         return Err(ApiError::stale(def, name));
     }
@@ -228,7 +290,8 @@ pub fn apply(state: &mut State, res: ResId, ns: Option<&str>, name: &str, mut co
         m.remove("status");
     }
     let shell = {
-        let mut s = json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": {"name": name}});
+        let mut s =
+            json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": {"name": name}});
         if def.namespaced {
             s["metadata"]["namespace"] = json!(ns.unwrap_or_default());
         }
@@ -240,7 +303,15 @@ pub fn apply(state: &mut State, res: ResId, ns: Option<&str>, name: &str, mut co
     let mut obj = applied.object;
     prepare(def, &mut obj, old.as_deref());
     let created = old.is_none();
-    let out = finish(state, res, ns, old.as_deref(), obj, applied.managers, o.dry_run)?;
+    let out = finish(
+        state,
+        res,
+        ns,
+        old.as_deref(),
+        obj,
+        applied.managers,
+        o.dry_run,
+    )?;
     Ok((out, created))
 }
 
@@ -265,9 +336,18 @@ fn merge_patch_value(target: &mut Value, patch: &Value) {
 }
 
 /// PATCH `application/merge-patch+json`: an Update by the given manager.
-pub fn merge_patch(state: &mut State, res: ResId, ns: Option<&str>, name: &str, patch: &Value, o: &WriteOpts) -> Result<Value, ApiError> {
+pub fn merge_patch(
+    state: &mut State,
+    res: ResId,
+    ns: Option<&str>,
+    name: &str,
+    patch: &Value,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
-    let old = state.lookup(res, ns, name).ok_or_else(|| ApiError::not_found(def, name))?;
+    let old = state
+        .lookup(res, ns, name)
+        .ok_or_else(|| ApiError::not_found(def, name))?;
     let mut body = (*old).clone();
     merge_patch_value(&mut body, patch);
     update(state, res, ns, name, body, o)

@@ -226,9 +226,9 @@ pub type ResId = usize;
 
 /// Finds a served resource by group, version and plural (CRDs only when installed).
 pub fn find(group: &str, version: &str, plural: &str, crds: bool) -> Option<ResId> {
-    RESOURCES
-        .iter()
-        .position(|r| r.group == group && r.version == version && r.plural == plural && (crds || !r.crd))
+    RESOURCES.iter().position(|r| {
+        r.group == group && r.version == version && r.plural == plural && (crds || !r.crd)
+    })
 }
 
 /// Finds a resource by `apiVersion` and `kind`.
@@ -304,7 +304,10 @@ pub fn core_versions(server_address: &str) -> Value {
 /// Distinct non-core groups in table order, with their versions.
 fn groups(crds: bool) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty() && (crds || !r.crd)) {
+    for r in RESOURCES
+        .iter()
+        .filter(|r| !r.group.is_empty() && (crds || !r.crd))
+    {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }
@@ -385,7 +388,8 @@ pub fn aggregated(core: bool, crds: bool) -> Value {
 }
 
 /// The content type of an aggregated discovery response.
-pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Whether an `Accept` header asks for aggregated discovery v2.
 pub fn wants_aggregated(accept: &str) -> bool {

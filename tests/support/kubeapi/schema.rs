@@ -35,12 +35,18 @@ pub enum Shape {
 /// Overrides for paths inside a PodSpec (relative to the PodSpec).
 fn pod_spec_override(rel: &str) -> Option<Shape> {
     Some(match rel {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "imagePullSecrets" => {
-            Shape::AssocList(&["name"])
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets" => Shape::AssocList(&["name"]),
+        "containers[].ports" | "initContainers[].ports" => {
+            Shape::AssocList(&["containerPort", "protocol"])
         }
-        "containers[].ports" | "initContainers[].ports" => Shape::AssocList(&["containerPort", "protocol"]),
         "containers[].env" | "initContainers[].env" => Shape::AssocList(&["name"]),
-        "containers[].volumeMounts" | "initContainers[].volumeMounts" => Shape::AssocList(&["mountPath"]),
+        "containers[].volumeMounts" | "initContainers[].volumeMounts" => {
+            Shape::AssocList(&["mountPath"])
+        }
         _ => return None,
     })
 }
@@ -48,7 +54,9 @@ fn pod_spec_override(rel: &str) -> Option<Shape> {
 fn pod_spec_prefix(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some("spec."),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => Some("spec.template.spec."),
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+            Some("spec.template.spec.")
+        }
         "CronJob" => Some("spec.jobTemplate.spec.template.spec."),
         _ => None,
     }
@@ -65,11 +73,15 @@ fn override_at(res: &ResourceDef, pattern: &str) -> Option<Shape> {
         ("ValidatingAdmissionPolicy", "spec.paramKind" | "spec.matchConstraints") => {
             return Some(Shape::AtomicMap);
         }
-        ("ValidatingAdmissionPolicy", "spec.matchConditions") => return Some(Shape::AssocList(&["name"])),
+        ("ValidatingAdmissionPolicy", "spec.matchConditions") => {
+            return Some(Shape::AssocList(&["name"]));
+        }
         ("ValidatingAdmissionPolicyBinding", "spec.paramRef" | "spec.matchResources") => {
             return Some(Shape::AtomicMap);
         }
-        ("ValidatingAdmissionPolicyBinding", "spec.validationActions") => return Some(Shape::SetList),
+        ("ValidatingAdmissionPolicyBinding", "spec.validationActions") => {
+            return Some(Shape::SetList);
+        }
         ("Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job", "spec.selector") => {
             return Some(Shape::AtomicMap);
         }

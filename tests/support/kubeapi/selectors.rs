@@ -54,7 +54,9 @@ fn valid_key(k: &str) -> bool {
     let name = k.rsplit_once('/').map_or(k, |(_, n)| n);
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' ))
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
@@ -62,7 +64,8 @@ fn valid_key(k: &str) -> bool {
 fn valid_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
-            && v.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+            && v.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
             && v.as_bytes()[0].is_ascii_alphanumeric()
             && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric())
 }
@@ -72,7 +75,9 @@ fn key(k: &str) -> Result<String, String> {
     if valid_key(k) {
         Ok(k.to_string())
     } else {
-        Err(format!("unable to parse requirement: invalid label key \"{k}\""))
+        Err(format!(
+            "unable to parse requirement: invalid label key \"{k}\""
+        ))
     }
 }
 
@@ -81,7 +86,9 @@ fn value(v: &str) -> Result<String, String> {
     if valid_value(v) {
         Ok(v.to_string())
     } else {
-        Err(format!("unable to parse requirement: invalid label value: \"{v}\""))
+        Err(format!(
+            "unable to parse requirement: invalid label value: \"{v}\""
+        ))
     }
 }
 
@@ -96,7 +103,9 @@ fn set_values(rest: &str) -> Result<Vec<String>, String> {
 
 /// Finds ` in ` / ` notin ` as a whole word after a key.
 fn split_set_op<'a>(part: &'a str, op: &str) -> Option<(&'a str, &'a str)> {
-    let idx = part.find(&format!(" {op} ")).or_else(|| part.find(&format!(" {op}(")))?;
+    let idx = part
+        .find(&format!(" {op} "))
+        .or_else(|| part.find(&format!(" {op}(")))?;
     Some((&part[..idx], &part[idx + op.len() + 1..]))
 }
 
@@ -149,8 +158,12 @@ impl Selector {
             Requirement::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
             Requirement::Exists(k) => get(k).is_some(),
             Requirement::DoesNotExist(k) => get(k).is_none(),
-            Requirement::Gt(k, n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
-            Requirement::Lt(k, n) => get(k).and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
+            Requirement::Gt(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            Requirement::Lt(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 }
@@ -171,11 +184,15 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, v, true)
             } else {
-                return Err(format!("invalid selector: '{part}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
             };
             let field = field.trim();
             if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""));
+                return Err(format!(
+                    "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                ));
             }
             out.push((field.to_string(), value.trim().to_string(), eq));
         }
@@ -185,7 +202,11 @@ impl FieldSelector {
     /// Whether an object satisfies the selector.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, value, eq)| {
-            let ptr = if field == "metadata.name" { "/metadata/name" } else { "/metadata/namespace" };
+            let ptr = if field == "metadata.name" {
+                "/metadata/name"
+            } else {
+                "/metadata/namespace"
+            };
             let actual = obj.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
             (actual == value) == *eq
         })

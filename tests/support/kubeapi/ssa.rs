@@ -54,7 +54,10 @@ impl Manager {
 
 /// Reads `metadata.managedFields` (entries that do not parse are dropped).
 pub fn parse_managers(obj: &Value) -> Vec<Manager> {
-    let Some(entries) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(entries) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     entries
@@ -68,8 +71,16 @@ pub fn parse_managers(obj: &Value) -> Vec<Manager> {
             Some(Manager {
                 name: e.get("manager")?.as_str()?.to_string(),
                 operation,
-                api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
-                time: e.get("time").and_then(Value::as_str).unwrap_or_default().to_string(),
+                api_version: e
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                time: e
+                    .get("time")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 set: FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&json!({})))?,
             })
         })
@@ -81,7 +92,12 @@ pub fn parse_managers(obj: &Value) -> Vec<Manager> {
 pub fn encode_managers(managers: &[Manager]) -> Value {
     let mut sorted: Vec<&Manager> = managers.iter().filter(|m| !m.set.is_empty()).collect();
     sorted.sort_by(|a, b| {
-        (a.operation, &a.time, &a.api_version, &a.name).cmp(&(b.operation, &b.time, &b.api_version, &b.name))
+        (a.operation, &a.time, &a.api_version, &a.name).cmp(&(
+            b.operation,
+            &b.time,
+            &b.api_version,
+            &b.name,
+        ))
     });
     Value::Array(
         sorted
@@ -100,8 +116,18 @@ pub fn encode_managers(managers: &[Manager]) -> Value {
     )
 }
 
-fn set_manager(managers: &mut Vec<Manager>, name: &str, op: Operation, api_version: &str, set: FieldSet, now: &str) {
-    match managers.iter_mut().find(|m| m.name == name && m.operation == op) {
+fn set_manager(
+    managers: &mut Vec<Manager>,
+    name: &str,
+    op: Operation,
+    api_version: &str,
+    set: FieldSet,
+    now: &str,
+) {
+    match managers
+        .iter_mut()
+        .find(|m| m.name == name && m.operation == op)
+    {
         Some(m) => {
             if m.set != set || m.api_version != api_version {
                 m.time = now.to_string();
@@ -121,7 +147,13 @@ fn set_manager(managers: &mut Vec<Manager>, name: &str, op: Operation, api_versi
 
 /// Removes `fields` from every manager other than (`name`, `op`); a manager
 /// whose set changes gets a new timestamp, an empty one disappears.
-fn take_from_others(managers: &mut Vec<Manager>, name: &str, op: Operation, fields: &FieldSet, now: &str) {
+fn take_from_others(
+    managers: &mut Vec<Manager>,
+    name: &str,
+    op: Operation,
+    fields: &FieldSet,
+    now: &str,
+) {
     for m in managers.iter_mut() {
         if m.name == name && m.operation == op {
             continue;
@@ -136,7 +168,9 @@ fn take_from_others(managers: &mut Vec<Manager>, name: &str, op: Operation, fiel
 }
 
 fn union_all(managers: &[Manager]) -> FieldSet {
-    managers.iter().fold(FieldSet::default(), |acc, m| acc.union(&m.set))
+    managers
+        .iter()
+        .fold(FieldSet::default(), |acc, m| acc.union(&m.set))
 }
 
 /// Builds the conflict error kube-apiserver returns (`Apply failed with N conflict(s): ...`).
@@ -154,7 +188,11 @@ fn conflict_error(conflicts: &[(&Manager, Vec<String>)]) -> ApiError {
     }
     let message = if total == 1 {
         let (m, paths) = &conflicts[0];
-        format!("Apply failed with 1 conflict: conflict with {}: {}", m.describe(), paths[0])
+        format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            m.describe(),
+            paths[0]
+        )
     } else {
         let mut lines = Vec::new();
         for (m, paths) in conflicts {
@@ -178,7 +216,14 @@ pub struct Applied {
 
 /// Server-side apply of `config` by `manager` onto `live` (an empty object
 /// shell when creating). `live` must carry its managed fields.
-pub fn apply(res: &ResourceDef, live: &Value, config: &Value, manager: &str, force: bool, now: &str) -> Result<Applied, ApiError> {
+pub fn apply(
+    res: &ResourceDef,
+    live: &Value,
+    config: &Value,
+    manager: &str,
+    force: bool,
+    now: &str,
+) -> Result<Applied, ApiError> {
     let api_version = res.api_version();
     let mut managers = parse_managers(live);
     let mut live_plain = live.clone();
@@ -190,7 +235,14 @@ pub fn apply(res: &ResourceDef, live: &Value, config: &Value, manager: &str, for
         .iter()
         .find(|m| m.name == manager && m.operation == Operation::Apply)
         .map(|m| m.set.clone());
-    set_manager(&mut managers, manager, Operation::Apply, &api_version, new_set, now);
+    set_manager(
+        &mut managers,
+        manager,
+        Operation::Apply,
+        &api_version,
+        new_set,
+        now,
+    );
 
     if let Some(last) = last_set {
         let owned = union_all(&managers);
@@ -229,7 +281,14 @@ pub fn apply(res: &ResourceDef, live: &Value, config: &Value, manager: &str, for
 /// Ownership after a non-apply write of `new` (already defaulted) over `old`
 /// (`None` on create) by `manager`: the manager gains every added or modified
 /// field, other managers lose them, and removed fields leave the writer's set.
-pub fn update_managers(res: &ResourceDef, old: Option<&Value>, new: &Value, mut managers: Vec<Manager>, manager: &str, now: &str) -> Vec<Manager> {
+pub fn update_managers(
+    res: &ResourceDef,
+    old: Option<&Value>,
+    new: &Value,
+    mut managers: Vec<Manager>,
+    manager: &str,
+    now: &str,
+) -> Vec<Manager> {
     let empty = json!({});
     let mut old_plain = old.cloned().unwrap_or(empty);
     strip_managed(&mut old_plain);
@@ -247,7 +306,14 @@ pub fn update_managers(res: &ResourceDef, old: Option<&Value>, new: &Value, mut 
     if set.is_empty() {
         managers.retain(|m| !(m.name == manager && m.operation == Operation::Update));
     } else {
-        set_manager(&mut managers, manager, Operation::Update, &res.api_version(), set, now);
+        set_manager(
+            &mut managers,
+            manager,
+            Operation::Update,
+            &res.api_version(),
+            set,
+            now,
+        );
     }
     managers
 }

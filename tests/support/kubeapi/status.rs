@@ -50,7 +50,12 @@ fn causes_json(causes: &[Cause]) -> Value {
 }
 
 impl ApiError {
-    fn new(code: u16, reason: &'static str, message: impl Into<String>, details: Option<Value>) -> Self {
+    fn new(
+        code: u16,
+        reason: &'static str,
+        message: impl Into<String>,
+        details: Option<Value>,
+    ) -> Self {
         ApiError {
             code,
             reason,
@@ -71,7 +76,12 @@ impl ApiError {
 
     /// 404 for a path the server does not route (`the server could not find the requested resource`).
     pub fn resource_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource", Some(json!({})))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            Some(json!({})),
+        )
     }
 
     /// 409 `<resource> "<name>" already exists`.
@@ -99,7 +109,12 @@ impl ApiError {
 
     /// 409 server-side apply conflict (`Apply failed with N conflict(s): ...`).
     pub fn apply_conflict(message: String, causes: &[Cause]) -> Self {
-        Self::new(409, "Conflict", message, Some(json!({"causes": causes_json(causes)})))
+        Self::new(
+            409,
+            "Conflict",
+            message,
+            Some(json!({"causes": causes_json(causes)})),
+        )
     }
 
     /// 422 `<Kind>.<group> "<name>" is invalid: ...`.
@@ -108,7 +123,13 @@ impl ApiError {
     }
 
     /// 422 for a kind outside the resource table (e.g. `PatchOptions.meta.k8s.io`).
-    pub fn invalid_kind(qualified: &str, group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
+    pub fn invalid_kind(
+        qualified: &str,
+        group: &str,
+        kind: &str,
+        name: &str,
+        causes: &[Cause],
+    ) -> Self {
         let parts: Vec<String> = causes
             .iter()
             .map(|c| format!("{}: {}", c.field, c.message))
@@ -146,7 +167,13 @@ impl ApiError {
     }
 
     /// 403 Forbidden, worded like the RBAC authorizer.
-    pub fn forbidden(res: &ResourceDef, name: &str, user: &str, verb: &str, namespace: Option<&str>) -> Self {
+    pub fn forbidden(
+        res: &ResourceDef,
+        name: &str,
+        user: &str,
+        verb: &str,
+        namespace: Option<&str>,
+    ) -> Self {
         let subject = if name.is_empty() {
             res.qualified_resource()
         } else {
@@ -192,7 +219,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
+            ),
             None,
         )
     }
@@ -211,10 +240,30 @@ impl ApiError {
     pub fn injected(code: u16) -> Self {
         match code {
             500 => Self::internal("injected fault"),
-            503 => Self::new(503, "ServiceUnavailable", "the server is currently unable to handle the request (injected fault)", None),
-            504 => Self::new(504, "Timeout", "the server was unable to return a response in the time allotted (injected fault)", None),
-            429 => Self::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later (injected fault)", None),
-            _ => Self::new(code, "InternalError", format!("injected fault (HTTP {code})"), None),
+            503 => Self::new(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request (injected fault)",
+                None,
+            ),
+            504 => Self::new(
+                504,
+                "Timeout",
+                "the server was unable to return a response in the time allotted (injected fault)",
+                None,
+            ),
+            429 => Self::new(
+                429,
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later (injected fault)",
+                None,
+            ),
+            _ => Self::new(
+                code,
+                "InternalError",
+                format!("injected fault (HTTP {code})"),
+                None,
+            ),
         }
     }
 

@@ -94,7 +94,9 @@ const META_ORDER: &[&str] = &[
 
 /// Orders top-level and metadata fields as Go's encoder writes them.
 pub fn canonical(obj: Value) -> Value {
-    let Value::Object(mut m) = obj else { return obj };
+    let Value::Object(mut m) = obj else {
+        return obj;
+    };
     let mut out = Map::new();
     for k in ["apiVersion", "kind"] {
         if let Some(v) = m.remove(k) {
@@ -120,7 +122,11 @@ pub fn canonical(obj: Value) -> Value {
 }
 
 fn ns_key(res: &ResourceDef, ns: Option<&str>) -> String {
-    if res.namespaced { ns.unwrap_or_default().to_string() } else { String::new() }
+    if res.namespaced {
+        ns.unwrap_or_default().to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Parameters of a list request.
@@ -162,25 +168,36 @@ impl State {
         if let Some(t) = &self.fixed_time {
             return t.clone();
         }
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         rfc3339(secs)
     }
 
     fn next_uid(&mut self) -> String {
         self.uid_seq += 1;
-        format!("{:08x}-0000-4000-8000-{:012x}", self.server_no, self.uid_seq)
+        format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            self.server_no, self.uid_seq
+        )
     }
 
     /// The stored object, if any.
     pub fn lookup(&self, res: ResId, ns: Option<&str>, name: &str) -> Option<Arc<Value>> {
         let def = &RESOURCES[res];
-        self.objects.get(&(res, ns_key(def, ns), name.to_string())).cloned()
+        self.objects
+            .get(&(res, ns_key(def, ns), name.to_string()))
+            .cloned()
     }
 
     /// Whether a namespace object exists.
     pub fn namespace_exists(&self, ns: &str) -> bool {
-        let ns_res = RESOURCES.iter().position(|r| r.kind == "Namespace").unwrap();
-        self.objects.contains_key(&(ns_res, String::new(), ns.to_string()))
+        let ns_res = RESOURCES
+            .iter()
+            .position(|r| r.kind == "Namespace")
+            .unwrap();
+        self.objects
+            .contains_key(&(ns_res, String::new(), ns.to_string()))
     }
 
     /// 404 unless the namespace of a namespaced request exists.
@@ -202,26 +219,45 @@ impl State {
     }
 
     /// LIST objects of a resource (`ns = None`: all namespaces / cluster-scoped).
-    pub fn list(&mut self, res: ResId, ns: Option<&str>, p: &ListParams) -> Result<Value, ApiError> {
+    pub fn list(
+        &mut self,
+        res: ResId,
+        ns: Option<&str>,
+        p: &ListParams,
+    ) -> Result<Value, ApiError> {
         let def = &RESOURCES[res];
         let (snap_id, rv, offset, items) = match &p.continue_token {
             Some(tok) => {
-                let (id, offset) = decode_continue(tok).ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
-                let snap = self.snapshots.iter().find(|s| s.id == id).ok_or_else(ApiError::expired)?;
+                let (id, offset) = decode_continue(tok)
+                    .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
+                let snap = self
+                    .snapshots
+                    .iter()
+                    .find(|s| s.id == id)
+                    .ok_or_else(ApiError::expired)?;
                 (id, snap.rv, offset, snap.items.clone())
             }
             None => {
                 let items: Vec<Arc<Value>> = self
                     .objects
-                    .range((res, String::new(), String::new())..(res + 1, String::new(), String::new()))
-                    .filter(|((_, k_ns, _), _)| ns.is_none() || !def.namespaced || Some(k_ns.as_str()) == ns)
+                    .range(
+                        (res, String::new(), String::new())
+                            ..(res + 1, String::new(), String::new()),
+                    )
+                    .filter(|((_, k_ns, _), _)| {
+                        ns.is_none() || !def.namespaced || Some(k_ns.as_str()) == ns
+                    })
                     .filter(|(_, v)| p.labels.matches(v) && p.fields.matches(v))
                     .map(|(_, v)| v.clone())
                     .collect();
                 (0, self.rv, 0, items)
             }
         };
-        let end = if p.limit > 0 { (offset + p.limit).min(items.len()) } else { items.len() };
+        let end = if p.limit > 0 {
+            (offset + p.limit).min(items.len())
+        } else {
+            items.len()
+        };
         let page: Vec<Value> = items[offset.min(items.len())..end]
             .iter()
             .map(|v| {
@@ -242,7 +278,11 @@ impl State {
             } else {
                 self.snap_seq += 1;
                 let id = self.snap_seq;
-                self.snapshots.push_back(Snapshot { id, rv, items: items.clone() });
+                self.snapshots.push_back(Snapshot {
+                    id,
+                    rv,
+                    items: items.clone(),
+                });
                 while self.snapshots.len() > MAX_SNAPSHOTS {
                     self.snapshots.pop_front();
                 }
@@ -269,19 +309,40 @@ impl State {
     /// Stamps server metadata on `new` and stores it (unless `dry_run`).
     /// Returns the stored object; an unchanged object is not rewritten and
     /// keeps its resourceVersion.
-    pub fn finish_write(&mut self, res: ResId, ns: Option<&str>, old: Option<&Value>, mut new: Value, managers: &[Manager], dry_run: bool) -> Value {
+    pub fn finish_write(
+        &mut self,
+        res: ResId,
+        ns: Option<&str>,
+        old: Option<&Value>,
+        mut new: Value,
+        managers: &[Manager],
+        dry_run: bool,
+    ) -> Value {
         let def = &RESOURCES[res];
-        let name = new.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = new
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let now = self.now();
         new["apiVersion"] = json!(def.api_version());
         new["kind"] = json!(def.kind);
-        let meta = new["metadata"].as_object_mut().expect("metadata is an object");
+        let meta = new["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object");
         if def.namespaced {
             meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
         } else {
             meta.remove("namespace");
         }
-        for k in ["uid", "creationTimestamp", "resourceVersion", "generation", "selfLink", "deletionTimestamp"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "resourceVersion",
+            "generation",
+            "selfLink",
+            "deletionTimestamp",
+        ] {
             meta.remove(k);
         }
         let managed = encode_managers(managers);
@@ -292,7 +353,10 @@ impl State {
         }
         let (uid, created, generation) = match old {
             Some(o) => {
-                let g = o.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                let g = o
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 let spec_changed = if def.crd {
                     strip_meta_status(o) != strip_meta_status(&new)
                 } else {
@@ -300,7 +364,9 @@ impl State {
                 };
                 (
                     o.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                    o.pointer("/metadata/creationTimestamp").cloned().unwrap_or(Value::Null),
+                    o.pointer("/metadata/creationTimestamp")
+                        .cloned()
+                        .unwrap_or(Value::Null),
                     if spec_changed { g + 1 } else { g },
                 )
             }
@@ -313,7 +379,10 @@ impl State {
             meta.insert("generation".into(), json!(generation));
         }
         if let Some(o) = old {
-            meta.insert("resourceVersion".into(), o["metadata"]["resourceVersion"].clone());
+            meta.insert(
+                "resourceVersion".into(),
+                o["metadata"]["resourceVersion"].clone(),
+            );
             let candidate = canonical(new);
             if &candidate == o {
                 return candidate;
@@ -333,18 +402,34 @@ impl State {
         self.rv += 1;
         new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let new = canonical(new);
-        self.objects.insert((res, ns_key(def, ns), name), Arc::new(new.clone()));
+        self.objects
+            .insert((res, ns_key(def, ns), name), Arc::new(new.clone()));
         new
     }
 
     /// DELETE one object. Returns the response body (the object for pods and
     /// namespaces, a Success Status otherwise).
-    pub fn delete(&mut self, res: ResId, ns: Option<&str>, name: &str, preconditions: Option<&Value>, dry_run: bool) -> Result<Value, ApiError> {
+    pub fn delete(
+        &mut self,
+        res: ResId,
+        ns: Option<&str>,
+        name: &str,
+        preconditions: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let def = &RESOURCES[res];
-        let obj = self.lookup(res, ns, name).ok_or_else(|| ApiError::not_found(def, name))?;
+        let obj = self
+            .lookup(res, ns, name)
+            .ok_or_else(|| ApiError::not_found(def, name))?;
         if let Some(pre) = preconditions {
-            let rv_ok = pre.get("resourceVersion").and_then(Value::as_str).is_none_or(|rv| obj["metadata"]["resourceVersion"] == rv);
-            let uid_ok = pre.get("uid").and_then(Value::as_str).is_none_or(|u| obj["metadata"]["uid"] == u);
+            let rv_ok = pre
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .is_none_or(|rv| obj["metadata"]["resourceVersion"] == rv);
+            let uid_ok = pre
+                .get("uid")
+                .and_then(Value::as_str)
+                .is_none_or(|u| obj["metadata"]["uid"] == u);
             if !rv_ok || !uid_ok {
                 return Err(ApiError::stale(def, name));
             }
@@ -361,7 +446,8 @@ impl State {
         let body = if matches!(def.kind, "Namespace" | "Pod") {
             canonical(response)
         } else {
-            let mut details = json!({"name": name, "kind": def.plural, "uid": obj["metadata"]["uid"]});
+            let mut details =
+                json!({"name": name, "kind": def.plural, "uid": obj["metadata"]["uid"]});
             if !def.group.is_empty() {
                 details["group"] = json!(def.group);
             }
@@ -383,17 +469,35 @@ impl State {
                 self.rv += 1;
             }
         }
-        self.objects.remove(&(res, ns_key(def, ns), name.to_string()));
+        self.objects
+            .remove(&(res, ns_key(def, ns), name.to_string()));
         self.rv += 1;
         Ok(body)
     }
 
     /// DELETE a collection (label/field selectors); returns the deleted objects as a list.
-    pub fn delete_collection(&mut self, res: ResId, ns: Option<&str>, p: &ListParams, dry_run: bool) -> Result<Value, ApiError> {
-        let mut list = self.list(res, ns, &ListParams { limit: 0, continue_token: None, ..clone_params(p) })?;
+    pub fn delete_collection(
+        &mut self,
+        res: ResId,
+        ns: Option<&str>,
+        p: &ListParams,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let mut list = self.list(
+            res,
+            ns,
+            &ListParams {
+                limit: 0,
+                continue_token: None,
+                ..clone_params(p)
+            },
+        )?;
         let items = list["items"].as_array().cloned().unwrap_or_default();
         for item in &items {
-            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let name = item
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str);
             self.delete(res, item_ns, name, None, dry_run)?;
         }

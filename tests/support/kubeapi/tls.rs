@@ -6,7 +6,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Accepts TLS connections with the generated server certificate.
@@ -17,7 +19,9 @@ pub fn generate() -> (Acceptor, String) {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "segplan-test-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "segplan-test-ca");
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -28,7 +32,9 @@ pub fn generate() -> (Acceptor, String) {
 
     let server_key = KeyPair::generate().expect("server key");
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
-    params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     params
         .subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
@@ -44,5 +50,8 @@ pub fn generate() -> (Acceptor, String) {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
         )
         .expect("server TLS config");
-    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca_cert.pem())
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_cert.pem(),
+    )
 }

@@ -20,7 +20,8 @@ pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -34,7 +35,8 @@ fn is_label_value(s: &str) -> bool {
     let b = s.as_bytes();
     b.is_empty()
         || (b.len() <= 63
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric())
 }
@@ -65,7 +67,10 @@ impl Errors {
         let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
         self.0.push(Cause {
             reason: "FieldValueNotSupported".into(),
-            message: format!("Unsupported value: {value}: supported values: {}", list.join(", ")),
+            message: format!(
+                "Unsupported value: {value}: supported values: {}",
+                list.join(", ")
+            ),
             field: field.into(),
         });
     }
@@ -81,7 +86,10 @@ impl Errors {
 /// Validates an object about to be stored; an empty result means valid.
 pub fn validate(res: &ResourceDef, obj: &Value) -> Vec<Cause> {
     let mut e = Errors(Vec::new());
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if name.is_empty() {
         e.required("metadata.name", "name or generateName is required");
     } else if res.kind == "Namespace" {
@@ -133,25 +141,42 @@ fn selector(e: &mut Errors, field: &str, sel: Option<&Value>) {
     if let Some(ml) = sel.get("matchLabels") {
         label_map(e, &format!("{field}.matchLabels"), ml);
     }
-    for (i, expr) in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, expr) in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let f = format!("{field}.matchExpressions[{i}]");
         let op = expr.get("operator").cloned().unwrap_or(Value::Null);
-        let values = expr.get("values").and_then(Value::as_array).map_or(0, Vec::len);
+        let values = expr
+            .get("values")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         match op.as_str() {
-            Some("In" | "NotIn") if values == 0 => {
-                e.required(&format!("{f}.values"), "must be specified when `operator` is 'In' or 'NotIn'")
-            }
-            Some("Exists" | "DoesNotExist") if values > 0 => {
-                e.forbidden(&format!("{f}.values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
-            }
+            Some("In" | "NotIn") if values == 0 => e.required(
+                &format!("{f}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            ),
+            Some("Exists" | "DoesNotExist") if values > 0 => e.forbidden(
+                &format!("{f}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            ),
             Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {}
-            _ => e.invalid(&format!("{f}.operator"), &op, "not a valid selector operator"),
+            _ => e.invalid(
+                &format!("{f}.operator"),
+                &op,
+                "not a valid selector operator",
+            ),
         }
     }
 }
 
 fn valid_cidr(s: &str) -> bool {
-    let Some((ip, bits)) = s.split_once('/') else { return false };
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
     let (Ok(ip), Ok(bits)) = (ip.parse::<IpAddr>(), bits.parse::<u8>()) else {
         return false;
     };
@@ -160,7 +185,11 @@ fn valid_cidr(s: &str) -> bool {
 
 fn network_policy(e: &mut Errors, obj: &Value) {
     let spec = obj.get("spec");
-    selector(e, "spec.podSelector", spec.and_then(|s| s.get("podSelector")));
+    selector(
+        e,
+        "spec.podSelector",
+        spec.and_then(|s| s.get("podSelector")),
+    );
     for (i, t) in spec
         .and_then(|s| s.get("policyTypes"))
         .and_then(Value::as_array)
@@ -176,10 +205,22 @@ fn network_policy(e: &mut Errors, obj: &Value) {
         let rules = spec.and_then(|s| s.get(dir)).and_then(Value::as_array);
         for (i, rule) in rules.into_iter().flatten().enumerate() {
             let base = format!("spec.{dir}[{i}]");
-            for (j, port) in rule.get("ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (j, port) in rule
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 np_port(e, &format!("{base}.ports[{j}]"), port);
             }
-            for (j, peer) in rule.get(peers_key).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (j, peer) in rule
+                .get(peers_key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 np_peer(e, &format!("{base}.{peers_key}[{j}]"), peer);
             }
         }
@@ -196,30 +237,53 @@ fn np_port(e: &mut Errors, f: &str, port: &Value) {
         Some(Value::Number(n)) => {
             let p = n.as_i64().unwrap_or(-1);
             if !(1..=65535).contains(&p) {
-                e.invalid(&format!("{f}.port"), &port["port"], "must be between 1 and 65535, inclusive");
+                e.invalid(
+                    &format!("{f}.port"),
+                    &port["port"],
+                    "must be between 1 and 65535, inclusive",
+                );
             }
             if let Some(end) = port.get("endPort") {
                 if end.as_i64().is_none_or(|x| x < p || x > 65535) {
-                    e.invalid(&format!("{f}.endPort"), end, "must be greater than or equal to `port`");
+                    e.invalid(
+                        &format!("{f}.endPort"),
+                        end,
+                        "must be greater than or equal to `port`",
+                    );
                 }
             }
         }
         Some(Value::String(s)) => {
             let ok = !s.is_empty()
                 && s.len() <= 15
-                && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && s.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
                 && s.bytes().any(|c| c.is_ascii_lowercase());
             if !ok {
-                e.invalid(&format!("{f}.port"), &port["port"], "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+                e.invalid(
+                    &format!("{f}.port"),
+                    &port["port"],
+                    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                );
             }
             if port.get("endPort").is_some() {
-                e.forbidden(&format!("{f}.endPort"), "may not be specified when `port` is non-numeric");
+                e.forbidden(
+                    &format!("{f}.endPort"),
+                    "may not be specified when `port` is non-numeric",
+                );
             }
         }
-        Some(other) => e.invalid(&format!("{f}.port"), other, "must be an integer or a string"),
+        Some(other) => e.invalid(
+            &format!("{f}.port"),
+            other,
+            "must be an integer or a string",
+        ),
         None => {
             if port.get("endPort").is_some() {
-                e.forbidden(&format!("{f}.endPort"), "may not be specified when `port` is not specified");
+                e.forbidden(
+                    &format!("{f}.endPort"),
+                    "may not be specified when `port` is not specified",
+                );
             }
         }
     }
@@ -227,24 +291,48 @@ fn np_port(e: &mut Errors, f: &str, port: &Value) {
 
 fn np_peer(e: &mut Errors, f: &str, peer: &Value) {
     let has = |k: &str| peer.get(k).is_some();
-    let count = ["podSelector", "namespaceSelector", "ipBlock"].iter().filter(|k| has(k)).count();
+    let count = ["podSelector", "namespaceSelector", "ipBlock"]
+        .iter()
+        .filter(|k| has(k))
+        .count();
     if count == 0 {
         e.required(f, "must specify a peer");
     } else if has("ipBlock") && count > 1 {
         e.forbidden(f, "may not specify both ipBlock and another peer");
     }
     selector(e, &format!("{f}.podSelector"), peer.get("podSelector"));
-    selector(e, &format!("{f}.namespaceSelector"), peer.get("namespaceSelector"));
+    selector(
+        e,
+        &format!("{f}.namespaceSelector"),
+        peer.get("namespaceSelector"),
+    );
     if let Some(block) = peer.get("ipBlock") {
-        let cidr = block.get("cidr").and_then(Value::as_str).unwrap_or_default();
+        let cidr = block
+            .get("cidr")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if cidr.is_empty() {
             e.required(&format!("{f}.ipBlock.cidr"), "");
         } else if !valid_cidr(cidr) {
-            e.invalid(&format!("{f}.ipBlock.cidr"), &block["cidr"], "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
+            e.invalid(
+                &format!("{f}.ipBlock.cidr"),
+                &block["cidr"],
+                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            );
         }
-        for (k, ex) in block.get("except").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (k, ex) in block
+            .get("except")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if !ex.as_str().is_some_and(valid_cidr) {
-                e.invalid(&format!("{f}.ipBlock.except[{k}]"), ex, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
+                e.invalid(
+                    &format!("{f}.ipBlock.except[{k}]"),
+                    ex,
+                    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                );
             }
         }
     }
@@ -256,7 +344,11 @@ fn admission_policy(e: &mut Errors, obj: &Value) {
     match get("matchConstraints") {
         None => e.required("spec.matchConstraints", ""),
         Some(mc) => {
-            if mc.get("resourceRules").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+            if mc
+                .get("resourceRules")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
                 e.required("spec.matchConstraints.resourceRules", "");
             }
         }
@@ -264,11 +356,20 @@ fn admission_policy(e: &mut Errors, obj: &Value) {
     let validations = get("validations").and_then(Value::as_array);
     let audits = get("auditAnnotations").and_then(Value::as_array);
     if validations.is_none_or(Vec::is_empty) && audits.is_none_or(Vec::is_empty) {
-        e.required("spec.validations", "validations or auditAnnotations must contain at least one item");
+        e.required(
+            "spec.validations",
+            "validations or auditAnnotations must contain at least one item",
+        );
     }
     for (i, v) in validations.into_iter().flatten().enumerate() {
-        if v.get("expression").and_then(Value::as_str).is_none_or(str::is_empty) {
-            e.required(&format!("spec.validations[{i}].expression"), "expression is not specified");
+        if v.get("expression")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            e.required(
+                &format!("spec.validations[{i}].expression"),
+                "expression is not specified",
+            );
         }
     }
     if let Some(fp) = get("failurePolicy")
@@ -280,17 +381,27 @@ fn admission_policy(e: &mut Errors, obj: &Value) {
 
 fn binding(e: &mut Errors, obj: &Value) {
     let spec = obj.get("spec");
-    if spec.and_then(|s| s.get("policyName")).and_then(Value::as_str).is_none_or(str::is_empty) {
+    if spec
+        .and_then(|s| s.get("policyName"))
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         e.required("spec.policyName", "");
     }
-    let actions = spec.and_then(|s| s.get("validationActions")).and_then(Value::as_array);
+    let actions = spec
+        .and_then(|s| s.get("validationActions"))
+        .and_then(Value::as_array);
     match actions {
         None => e.required("spec.validationActions", ""),
         Some(a) if a.is_empty() => e.required("spec.validationActions", ""),
         Some(a) => {
             for (i, act) in a.iter().enumerate() {
                 if !matches!(act.as_str(), Some("Deny" | "Warn" | "Audit")) {
-                    e.not_supported(&format!("spec.validationActions[{i}]"), act, &["Audit", "Deny", "Warn"]);
+                    e.not_supported(
+                        &format!("spec.validationActions[{i}]"),
+                        act,
+                        &["Audit", "Deny", "Warn"],
+                    );
                 }
             }
             if a.contains(&Value::from("Deny")) && a.contains(&Value::from("Warn")) {
@@ -314,7 +425,10 @@ fn selector_and_template(e: &mut Errors, obj: &Value) {
             selector(e, "spec.selector", Some(sel));
             let labels = spec.and_then(|s| s.pointer("/template/metadata/labels"));
             let wanted = sel.get("matchLabels").and_then(Value::as_object);
-            let ok = wanted.into_iter().flatten().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+            let ok = wanted
+                .into_iter()
+                .flatten()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
             if !ok {
                 e.invalid(
                     "spec.template.metadata.labels",
@@ -324,20 +438,32 @@ fn selector_and_template(e: &mut Errors, obj: &Value) {
             }
         }
     }
-    containers(e, "spec.template.spec", spec.and_then(|s| s.pointer("/template/spec")));
+    containers(
+        e,
+        "spec.template.spec",
+        spec.and_then(|s| s.pointer("/template/spec")),
+    );
 }
 
 fn containers(e: &mut Errors, base: &str, pod_spec: Option<&Value>) {
-    let list = pod_spec.and_then(|s| s.get("containers")).and_then(Value::as_array);
+    let list = pod_spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
     match list {
         None => e.required(&format!("{base}.containers"), ""),
         Some(l) if l.is_empty() => e.required(&format!("{base}.containers"), ""),
         Some(l) => {
             for (i, c) in l.iter().enumerate() {
-                if c.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if c.get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     e.required(&format!("{base}.containers[{i}].name"), "");
                 }
-                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     e.required(&format!("{base}.containers[{i}].image"), "");
                 }
             }

@@ -173,7 +173,14 @@ fn items_by_key<'a>(v: &'a Value, keys: &[&str]) -> BTreeMap<PathElement, &'a Va
         .collect()
 }
 
-fn cmp(res: &ResourceDef, pattern: &str, old: Option<&Value>, new: Option<&Value>, path: &mut Path, c: &mut Comparison) {
+fn cmp(
+    res: &ResourceDef,
+    pattern: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    path: &mut Path,
+    c: &mut Comparison,
+) {
     match (old, new) {
         (None, None) => {}
         (None, Some(n)) => {

@@ -296,6 +296,17 @@ pub async fn execute<A: ClusterApi>(
     let total = plan.writes.len() + plan.deletes.len();
     let mut done = 0usize;
     let mut failed_phase: Option<Phase> = None;
+    // In a dry run nothing is persisted, so objects in namespaces the same run creates get a
+    // 404 from the server; that is the expected answer, not a failure.
+    let created_namespaces: Arc<Vec<String>> = Arc::new(
+        plan.writes
+            .iter()
+            .filter(|w| {
+                w.key.kind == "Namespace" && matches!(w.action, Action::Apply { create: true, .. })
+            })
+            .map(|w| w.key.name.clone())
+            .collect(),
+    );
     let writes = group_by_phase(&plan.writes);
     let deletes = group_by_phase(&plan.deletes);
     let groups = writes
@@ -315,7 +326,7 @@ pub async fn execute<A: ClusterApi>(
                     (step, Outcome::Skipped(why))
                 })
                 .collect(),
-            None => run_group(&api, group, s).await,
+            None => run_group(&api, group, s, &created_namespaces).await,
         };
         for (step, outcome) in results {
             done += 1;
@@ -369,6 +380,7 @@ async fn run_group<'a, A: ClusterApi>(
     api: &Arc<A>,
     group: &'a [Step],
     s: &ApplySettings,
+    created_namespaces: &Arc<Vec<String>>,
 ) -> Vec<(&'a Step, Outcome)> {
     let sem = Arc::new(Semaphore::new(WRITE_CONCURRENCY));
     let mut set = tokio::task::JoinSet::new();
@@ -378,9 +390,10 @@ async fn run_group<'a, A: ClusterApi>(
         let key = step.key.clone();
         let action = step.action.clone();
         let s = *s;
+        let created = Arc::clone(created_namespaces);
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            (i, run_step(&*api, &key, action, &s).await)
+            (i, run_step(&*api, &key, action, &s, &created).await)
         });
     }
     let mut results: Vec<(usize, Outcome)> = Vec::with_capacity(group.len());
@@ -403,6 +416,7 @@ async fn run_step<A: ClusterApi>(
     key: &ObjectKey,
     action: Action,
     s: &ApplySettings,
+    created_namespaces: &[String],
 ) -> Outcome {
     let Some(spec): Option<KindSpec> = key.spec() else {
         return Outcome::Failed(format!("unknown kind {}", key.kind));
@@ -417,6 +431,17 @@ async fn run_step<A: ClusterApi>(
             match api.apply(&spec, &object, opts).await {
                 Ok(_) if create => Outcome::Created,
                 Ok(_) => Outcome::Updated,
+                Err(e)
+                    if s.dry_run
+                        && create
+                        && e.is_not_found()
+                        && key
+                            .namespace
+                            .as_ref()
+                            .is_some_and(|n| created_namespaces.contains(n)) =>
+                {
+                    Outcome::Created
+                }
                 Err(e) => Outcome::Failed(describe(&e)),
             }
         }

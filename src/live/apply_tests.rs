@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
-use crate::live::diff::diff_cluster;
 use crate::live::diff::tests::{applied, deny, np, ns, plan};
+use crate::live::diff::{DiffOptions, diff_cluster};
 use crate::live::kinds::NETWORK_POLICY;
 use crate::live::memory::MemoryCluster;
 
@@ -66,7 +66,9 @@ fn fresh_apply_orders_namespaces_allow_then_deny_and_reapply_writes_nothing() {
     rt().block_on(async {
         let mem = Arc::new(MemoryCluster::new(false));
         let p = plan(vec![ns("app"), deny("app"), np("app", "web", 80)], false);
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         let ap = plan_apply(&d, &everything()).unwrap();
         let r = execute(Arc::clone(&mem), &ap, &everything(), None).await;
         assert!(r.ok(), "{r:?}");
@@ -80,7 +82,9 @@ fn fresh_apply_orders_namespaces_allow_then_deny_and_reapply_writes_nothing() {
             ]
         );
         mem.log.lock().unwrap().clear();
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         assert!(d.in_sync());
         let ap = plan_apply(&d, &everything()).unwrap();
         assert!(ap.is_noop());
@@ -100,7 +104,7 @@ fn deletions_remove_deny_before_allow_and_namespaces_need_their_flag() {
         applied(&mem, &plan(all, false)).await;
         let mut now = vec![ns("keep")];
         now.extend(keep);
-        let d = diff_cluster(Arc::clone(&mem), &plan(now, false))
+        let d = diff_cluster(Arc::clone(&mem), &plan(now, false), DiffOptions::default())
             .await
             .unwrap();
         assert_eq!(d.count(Change::Removed), 3);
@@ -139,9 +143,13 @@ fn mass_prune_is_refused_unless_allowed() {
             &plan(vec![ns("a"), np("a", "x", 1), np("a", "y", 2)], false),
         )
         .await;
-        let d = diff_cluster(Arc::clone(&mem), &plan(vec![ns("a")], false))
-            .await
-            .unwrap();
+        let d = diff_cluster(
+            Arc::clone(&mem),
+            &plan(vec![ns("a")], false),
+            DiffOptions::default(),
+        )
+        .await
+        .unwrap();
         let e = plan_apply(&d, &everything()).unwrap_err();
         assert_eq!((e.deleting, e.owned), (2, 3));
         assert!(e.to_string().contains("--allow-mass-prune"));
@@ -167,7 +175,9 @@ fn labelled_objects_without_segplan_manager_are_never_deleted() {
         );
         applied(&mem, &p).await;
         mem.seed(&NETWORK_POLICY, np("a", "imposter", 9), "kubectl");
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         let s = ApplySettings {
             allow_mass_prune: true,
             prune_namespaces: true,
@@ -187,7 +197,7 @@ fn conflicts_fail_the_object_then_force_takes_ownership() {
         applied(&mem, &plan(vec![ns("a"), np("a", "web", 80)], false)).await;
         mem.conflicts.lock().unwrap().insert("web".into(), "kubectl-edit".into());
         let p = plan(vec![ns("a"), np("a", "web", 443), deny("a")], false);
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default()).await.unwrap();
         let ap = plan_apply(&d, &everything()).unwrap();
         let r = execute(Arc::clone(&mem), &ap, &everything(), None).await;
         assert_eq!((r.failed, r.skipped), (1, 1), "{r:?}");
@@ -209,7 +219,9 @@ fn dry_run_changes_nothing() {
         let mem = Arc::new(MemoryCluster::new(false));
         let p = plan(vec![ns("a"), np("a", "web", 80)], false);
         applied(&mem, &plan(vec![ns("a")], false)).await;
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         let s = ApplySettings {
             dry_run: true,
             ..everything()

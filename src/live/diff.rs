@@ -195,6 +195,23 @@ impl ClusterDiff {
     }
 }
 
+/// What a diff confirms with the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Dry-run objects missing live too (the diff command: the server validates and defaults
+    /// them). Apply skips this, since it is about to send them anyway; changed objects are always
+    /// confirmed.
+    pub dry_run_added: bool,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        Self {
+            dry_run_added: true,
+        }
+    }
+}
+
 /// How many dry runs one cluster runs at a time.
 const DRY_RUN_CONCURRENCY: usize = 8;
 
@@ -202,6 +219,7 @@ const DRY_RUN_CONCURRENCY: usize = 8;
 pub async fn diff_cluster<A: ClusterApi>(
     api: Arc<A>,
     plan: &ClusterPlan,
+    options: DiffOptions,
 ) -> Result<ClusterDiff, LiveError> {
     let mut findings = Vec::new();
     let mut missing_kinds = Vec::new();
@@ -293,7 +311,7 @@ pub async fn diff_cluster<A: ClusterApi>(
                     .then(|| format!("{} is not served by this cluster", d.spec.api_version())),
                 ..ObjectDiff::new(d.key.clone(), Change::Added, Some(d.value.clone()))
             });
-            if !blocked {
+            if !blocked && options.dry_run_added {
                 to_confirm.push(objects.len() - 1);
             }
             continue;

@@ -77,7 +77,9 @@ fn freshly_applied_plan_is_in_sync_and_costs_only_lists() {
         let p = plan(vec![ns("app"), np("app", "web", 80), deny("app")], false);
         applied(&mem, &p).await;
         mem.log.lock().unwrap().clear();
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         assert!(d.in_sync(), "{:?}", d.objects);
         assert_eq!(d.unchanged.len(), 3);
         assert_eq!(d.owned_live, 3);
@@ -132,7 +134,9 @@ fn each_drift_kind_is_classified() {
             ],
             false,
         );
-        let d = diff_cluster(Arc::clone(&mem), &new).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &new, DiffOptions::default())
+            .await
+            .unwrap();
         let got: Vec<(Change, String)> = d
             .objects
             .iter()
@@ -179,9 +183,13 @@ fn a_label_segplan_stopped_stating_is_a_removal() {
         let mut with = ns("app");
         with["metadata"]["labels"]["team"] = json!("a");
         applied(&mem, &plan(vec![with], false)).await;
-        let d = diff_cluster(Arc::clone(&mem), &plan(vec![ns("app")], false))
-            .await
-            .unwrap();
+        let d = diff_cluster(
+            Arc::clone(&mem),
+            &plan(vec![ns("app")], false),
+            DiffOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(d.objects.len(), 1);
         assert_eq!(d.objects[0].change, Change::Changed);
         assert_eq!(d.objects[0].fields[0].path, ".metadata.labels.team");
@@ -194,7 +202,9 @@ fn objects_in_missing_namespaces_are_added_without_failing() {
     rt().block_on(async {
         let mem = Arc::new(MemoryCluster::new(false));
         let p = plan(vec![ns("new"), np("new", "web", 80)], false);
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         assert_eq!(d.count(Change::Added), 2);
         let web = d
             .objects
@@ -219,7 +229,9 @@ fn missing_istio_crds_are_a_finding() {
             "metadata": {"name": "p", "namespace": "app", "labels": labels()}, "spec": {}});
         let p = plan(vec![ns("app"), ap], true);
         applied(&mem, &plan(vec![ns("app")], false)).await;
-        let d = diff_cluster(Arc::clone(&mem), &p).await.unwrap();
+        let d = diff_cluster(Arc::clone(&mem), &p, DiffOptions::default())
+            .await
+            .unwrap();
         assert_eq!(d.findings.len(), 1, "{:?}", d.findings);
         assert!(d.findings[0].contains("Istio CRDs are not installed"));
         assert!(d.findings[0].contains("1 planned mesh object cannot"));
@@ -252,6 +264,7 @@ fn a_conflicting_dry_run_names_the_other_manager() {
         let d = diff_cluster(
             Arc::clone(&mem),
             &plan(vec![ns("app"), np("app", "web", 443)], false),
+            DiffOptions::default(),
         )
         .await
         .unwrap();
@@ -273,7 +286,7 @@ fn server_errors_fail_the_cluster() {
         let mem = Arc::new(MemoryCluster::new(false));
         applied(&mem, &plan(vec![ns("app"), np("app", "web", 80)], false)).await;
         mem.fail_writes.lock().unwrap().push("web".into());
-        let e = diff_cluster(Arc::clone(&mem), &plan(vec![ns("app"), np("app", "web", 443)], false))
+        let e = diff_cluster(Arc::clone(&mem), &plan(vec![ns("app"), np("app", "web", 443)], false), DiffOptions::default())
             .await
             .unwrap_err();
         assert_eq!(

@@ -29,7 +29,7 @@ pub mod run;
 use std::time::Duration;
 
 pub use api::{ApiError, ApplyOptions, ClusterApi};
-pub use diff::{Change, ClusterDiff, ClusterPlan, Effect, ObjectDiff, diff_cluster};
+pub use diff::{Change, ClusterDiff, ClusterPlan, DiffOptions, Effect, ObjectDiff, diff_cluster};
 
 /// Why a cluster could not be diffed or applied.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::LiveError;
 use super::api::ClusterApi;
 use super::apply::{ApplyPlan, ApplyReport, ApplySettings, ProgressFn, execute};
-use super::diff::{ClusterDiff, ClusterPlan, diff_cluster};
+use super::diff::{ClusterDiff, ClusterPlan, DiffOptions, diff_cluster};
 use super::kube::{KubeCluster, load_kubeconfig};
 
 /// A cluster to work on: its plan and how to reach it.
@@ -77,6 +77,7 @@ pub async fn diff_all<C: Connector>(
     targets: &[Target],
     concurrency: usize,
     timeout: Duration,
+    options: DiffOptions,
 ) -> Vec<Diffed<C::Api>> {
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
@@ -86,7 +87,7 @@ pub async fn diff_all<C: Connector>(
             let _permit = sem.acquire_owned().await;
             let work = async {
                 let api = Arc::new(connector.connect(&t).await?);
-                let diff = diff_cluster(Arc::clone(&api), &t.plan).await?;
+                let diff = diff_cluster(Arc::clone(&api), &t.plan, options).await?;
                 Ok((diff, api))
             };
             let result = match tokio::time::timeout(timeout, work).await {

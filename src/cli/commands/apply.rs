@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use crate::cli::commands::diff::{ClusterArgs, diff_targets, hash_of, runtime, targets};
 use crate::cli::{CliError, Settings, output};
-use crate::live::Change;
 use crate::live::apply::{ApplyPlan, ApplyReport, ApplySettings, Outcome, ProgressFn, plan_apply};
 use crate::live::format::{ClusterOutcome, summary_line};
 use crate::live::kube::KubeCluster;
 use crate::live::run::{Diffed, apply_all};
+use crate::live::{Change, DiffOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,6 +39,11 @@ pub struct Args {
     #[arg(long, value_name = "HASH")]
     pub plan_hash: Option<String>,
 }
+
+/// Apply dry-runs only changed objects: the missing ones are about to be sent anyway.
+const APPLY_DIFF: DiffOptions = DiffOptions {
+    dry_run_added: false,
+};
 
 type Work = Vec<(ApplyPlan, Arc<KubeCluster>)>;
 
@@ -206,7 +211,7 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     };
     let targets = targets(s, &args.clusters)?;
     let rt = runtime()?;
-    let mut diffed = diff_targets(&rt, &args.clusters, &targets);
+    let mut diffed = diff_targets(&rt, &args.clusters, &targets, APPLY_DIFF);
     let mut hash = hash_of(&targets, &diffed);
     if let Some(expected) = &args.plan_hash
         && *expected != hash
@@ -229,7 +234,7 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
                 return Err(CliError::input("apply cancelled; nothing was changed"));
             }
             // What was approved must be what runs: diff again, ask again if it moved.
-            let again = diff_targets(&rt, &args.clusters, &targets);
+            let again = diff_targets(&rt, &args.clusters, &targets, APPLY_DIFF);
             let again_hash = hash_of(&targets, &again);
             if again_hash == hash {
                 break;

@@ -11,7 +11,7 @@ use crate::cli::{CliError, Settings, output};
 use crate::live::format::{ClusterOutcome, DiffReport};
 use crate::live::hash::plan_hash;
 use crate::live::run::{Diffed, KubeConnector, Target, diff_all};
-use crate::live::{ClusterApi, ClusterPlan};
+use crate::live::{ClusterApi, ClusterPlan, DiffOptions};
 use crate::model::Mesh;
 use crate::render::RenderOptions;
 
@@ -120,10 +120,17 @@ pub(crate) fn diff_targets(
     rt: &tokio::runtime::Runtime,
     a: &ClusterArgs,
     targets: &[Target],
+    options: DiffOptions,
 ) -> Vec<Diffed<crate::live::kube::KubeCluster>> {
     let timeout = Duration::from_secs_f64(a.timeout);
     let connector = Arc::new(KubeConnector::new(a.kubeconfig.clone(), timeout));
-    rt.block_on(diff_all(connector, targets, a.concurrency, timeout))
+    rt.block_on(diff_all(
+        connector,
+        targets,
+        a.concurrency,
+        timeout,
+        options,
+    ))
 }
 
 /// The plan hash of a diff run.
@@ -154,7 +161,7 @@ pub(crate) fn report<'a, A: ClusterApi>(hash: &'a str, diffed: &'a [Diffed<A>]) 
 pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     let targets = targets(s, &args.clusters)?;
     let rt = runtime()?;
-    let diffed = diff_targets(&rt, &args.clusters, &targets);
+    let diffed = diff_targets(&rt, &args.clusters, &targets, DiffOptions::default());
     let hash = hash_of(&targets, &diffed);
     let report = report(&hash, &diffed);
     let text = match args.format {

@@ -48,3 +48,39 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
     }
     Ok(written)
 }
+
+/// Writes a generated topology for benchmarks: the example's zones and flows, and one
+/// environment `prod` with `clusters` clusters of `namespaces` namespaces each (zones in turn;
+/// every other cluster runs Istio, every tenth namespace is PCI on a dedicated pool).
+pub fn write_large(dir: &Path, clusters: usize, namespaces: usize) -> std::io::Result<()> {
+    use std::fmt::Write;
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("segplan.toml"), FILES[0].1)?;
+    let mut env =
+        String::from("[environment]\nkind = \"production\"\ncompliance = [\"pci-dss\"]\n\n");
+    for c in 0..clusters {
+        let _ = write!(
+            env,
+            "[clusters.c{c:02}]\npod_cidr = \"10.{}.0.0/16\"\nnode_cidr = \"172.16.{}.0/24\"\nmesh = \"{}\"\n\n[clusters.c{c:02}.node_pools.pci]\nlabels = {{ \"security-zone\" = \"pci\" }}\ntaints = [{{ key = \"security-zone\", value = \"pci\", effect = \"NoSchedule\" }}]\n\n",
+            100 + c,
+            c,
+            if c % 2 == 0 { "istio" } else { "none" }
+        );
+    }
+    let zones = ["dmz", "app", "app", "data"];
+    for c in 0..clusters {
+        for n in 0..namespaces {
+            let zone = zones[n % zones.len()];
+            let _ = write!(
+                env,
+                "[namespaces.c{c:02}-ns{n:04}]\nzone = \"{zone}\"\nteam = \"team-{}\"\nclusters = [\"c{c:02}\"]\n",
+                n % 17
+            );
+            if zone == "data" && n % 10 == 3 {
+                env.push_str("compliance = [\"pci-dss\"]\nnode_pool = \"pci\"\n");
+            }
+            env.push('\n');
+        }
+    }
+    std::fs::write(dir.join("prod.toml"), env)
+}

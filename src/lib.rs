@@ -20,6 +20,7 @@ pub mod cli;
 pub mod diag;
 pub mod example;
 pub mod gitops;
+pub mod intent;
 pub mod live;
 pub mod model;
 pub mod render;

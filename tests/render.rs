@@ -447,3 +447,24 @@ fn internet_egress_excludes_private_link_local_and_cluster_ranges() {
                 && o["metadata"]["namespace"] == "data"))
     );
 }
+
+#[test]
+fn all_envs_renders_every_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    segplan()
+        .args(["render", "--all-envs", "--out"])
+        .arg(tmp.path())
+        .assert()
+        .success();
+    for c in ["prod-eu-1", "prod-us-1", "staging-eu-1", "mgmt-eu-1"] {
+        assert!(
+            tmp.path().join(c).join("kustomization.yaml").is_file(),
+            "{c}"
+        );
+    }
+    segplan().args(["render"]).assert().code(2);
+    segplan()
+        .args(["render", "--all-envs", "--cluster", "prod-eu-1"])
+        .assert()
+        .code(2);
+}

@@ -285,9 +285,11 @@ fn server_error_is_a_clear_per_cluster_error() {
 #[test]
 fn timeout_is_a_clear_per_cluster_error() {
     error_case(
-        |w| w.us.inject(Fault::delay(std::time::Duration::from_secs(5))),
-        "timed out after 1s",
-        &["--timeout", "1"],
+        |w| {
+            w.us.inject(Fault::delay(std::time::Duration::from_secs(30)))
+        },
+        "timed out after 4s",
+        &["--timeout", "4"],
     );
 }
 

@@ -122,9 +122,15 @@ impl Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
+    /// Live allows connections the plan does not.
     Widens,
+    /// Live allows fewer connections than the plan.
     Narrows,
-    /// Not analysed (the reachability engine is not wired in).
+    /// Both: some connections opened, others closed.
+    Mixed,
+    /// No connection changes.
+    None,
+    /// Not analysed (mesh and admission kinds).
     Unknown,
 }
 
@@ -133,6 +139,8 @@ impl Effect {
         match self {
             Effect::Widens => "widens",
             Effect::Narrows => "narrows",
+            Effect::Mixed => "mixed",
+            Effect::None => "none",
             Effect::Unknown => "unknown",
         }
     }
@@ -286,6 +294,12 @@ pub async fn diff_cluster<A: ClusterApi>(
             insert_all(&mut live, kind, items);
         }
     }
+    // The reachability inputs, for the access effect of differing policies.
+    let analysis_input: Vec<(ObjectKey, Value)> = live
+        .iter()
+        .filter(|(k, _)| k.kind == "Namespace" || k.kind == "NetworkPolicy")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let live_namespaces: BTreeSet<String> = live
         .keys()
         .filter(|k| k.kind == "Namespace")
@@ -379,6 +393,9 @@ pub async fn diff_cluster<A: ClusterApi>(
         }
     }
     let mut objects = kept;
+    for o in objects.iter_mut().filter(|o| o.effect.is_some()) {
+        o.effect = Some(super::effect::effect(&analysis_input, o));
+    }
     objects.sort_by(|a, b| (a.change, &a.key).cmp(&(b.change, &b.key)));
     unchanged.sort();
     Ok(ClusterDiff {

@@ -155,6 +155,8 @@ fn each_drift_kind_is_classified() {
         let web = &d.objects[1];
         assert_eq!(web.fields[0].path, ".spec.ingress");
         assert_eq!(web.fields[0].change, FieldChange::Length);
+        // the extra port-22 rule opens nothing the analysis can see: every other pod of the
+        // namespace is egress-isolated by default-deny, and no external range is named
         assert_eq!(web.effect, Some(Effect::Unknown));
         // the dry run result is what is shown: one rule, as planned
         assert_eq!(

@@ -6,6 +6,7 @@
 //! * [`compare`]: the one comparison diff and apply share (subset match plus removals read
 //!   from segplan's `managedFields`);
 //! * [`diff`]: one cluster's diff, over the [`api::ClusterApi`] trait;
+//! * [`effect`]: whether a differing policy widens or narrows access (the analysis engine);
 //! * [`apply`]: ordering, prune rules and execution of one cluster's apply;
 //! * [`hash`]: the plan hash that approvals refer to;
 //! * [`format`]: text, JSON and markdown renderings of a diff;
@@ -18,6 +19,7 @@ pub mod api;
 pub mod apply;
 pub mod compare;
 pub mod diff;
+pub mod effect;
 pub mod format;
 pub mod hash;
 pub mod kinds;

@@ -300,3 +300,21 @@ fn unknown_environment_is_bad_input() {
     assert_eq!(code, 2);
     assert!(err.contains("unknown environment `prdo`"), "{err}");
 }
+
+#[test]
+fn colour_only_when_asked() {
+    let w = drifted();
+    let (_, plain, _) = w.run(&["diff", "--env", "prod", "--cluster", "prod-eu-1"]);
+    assert!(!plain.contains('\x1b'), "no colour off a terminal");
+    let (_, coloured, _) = w.run(&[
+        "--color",
+        "always",
+        "diff",
+        "--env",
+        "prod",
+        "--cluster",
+        "prod-eu-1",
+    ]);
+    assert!(coloured.contains("\x1b[32m+"), "{coloured}");
+    assert!(coloured.contains("\x1b[31m-"), "{coloured}");
+}

@@ -9,6 +9,7 @@ use assert_cmd::Command;
 use serde_json::{Value, json};
 
 #[path = "../support/kubeapi/mod.rs"]
+#[allow(clippy::all)] // linted in its own test crate (tests/kubeapi_server.rs)
 pub mod kubeapi;
 
 pub use kubeapi::{ADMIN_TOKEN, Fault, KubeApi, Kubeconfig, Options, Rule, User};

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::Shared;
 use super::auth::{authenticate, authorize};
-use super::ops::{self, WriteOpts};
+use super::ops::{self, FieldValidation, WriteOpts};
 use super::resources::{self, RESOURCES, ResId};
 use super::selectors::{FieldSelector, Selector};
 use super::status::{ApiError, Cause};
@@ -180,7 +180,15 @@ pub async fn dispatch(
     let auth_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
-    let Some(user) = authenticate(&state.users, auth_header).cloned() else {
+    let user = authenticate(&state.users, auth_header).cloned();
+    // Health endpoints are open (system:public-info-viewer) unless a bad token was presented.
+    if method == Method::GET
+        && matches!(uri.path(), "/healthz" | "/livez" | "/readyz")
+        && (user.is_some() || auth_header.is_none())
+    {
+        return (StatusCode::OK, "ok").into_response();
+    }
+    let Some(user) = user else {
         return error_response(&ApiError::unauthorized());
     };
     let query = parse_query(uri.query().unwrap_or_default());
@@ -238,6 +246,10 @@ pub async fn dispatch(
         (&Method::DELETE, None) => "deletecollection",
         _ => return error_response(&ApiError::method_not_allowed()),
     };
+    // Namespaced collections across all namespaces only serve list and watch.
+    if def.namespaced && ns.is_none() && matches!(verb, "create" | "deletecollection") {
+        return error_response(&ApiError::method_not_allowed());
+    }
     let authz_ns = if def.kind == "Namespace" { name } else { ns };
     if !authorize(&user, verb, def.plural, authz_ns) {
         return error_response(&ApiError::forbidden(
@@ -298,6 +310,8 @@ pub async fn dispatch(
             "Forbidden: may not be specified for non-apply patch".into(),
         ));
     }
+    // kube-apiserver's managerOrUserAgent: the User-Agent up to its first '/'
+    // (kube-rs sends none, which gives an entry without a manager name).
     let manager = if !field_manager.is_empty() {
         field_manager.clone()
     } else {
@@ -305,14 +319,21 @@ pub async fn dispatch(
             .get(header::USER_AGENT)
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
-        let prefix = ua.split('/').next().unwrap_or_default();
-        if prefix.is_empty() {
-            "unknown".to_string()
-        } else {
-            prefix.to_string()
+        ua.split('/').next().unwrap_or_default().to_string()
+    };
+    let field_validation = match query.get("fieldValidation").map(String::as_str) {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some("Strict") => FieldValidation::Strict,
+        Some(other) => {
+            return error_response(&ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\": got {other:?}"
+            )));
         }
     };
+    state.warnings.clear();
     let opts = WriteOpts {
+        field_validation,
         manager,
         dry_run,
         force,
@@ -415,8 +436,15 @@ pub async fn dispatch(
         }
         _ => Err(ApiError::method_not_allowed()),
     })();
-    match result {
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
+    };
+    for w in state.warnings.drain(..) {
+        let value = format!("299 - {}", serde_json::Value::from(w));
+        if let Ok(h) = value.parse() {
+            resp.headers_mut().append(header::WARNING, h);
+        }
     }
+    resp
 }

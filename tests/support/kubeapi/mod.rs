@@ -30,6 +30,7 @@ mod ssa;
 mod status;
 mod store;
 mod tls;
+mod unknown;
 mod validation;
 mod walk;
 
@@ -166,7 +167,15 @@ async fn handle(
             path: path.clone(),
             query: query.clone(),
             field_manager: params.get("fieldManager").cloned(),
-            dry_run: params.get("dryRun").is_some_and(|d| d == "All"),
+            // DeleteOptions carry dryRun in the body (kube-rs sends it there).
+            dry_run: params.get("dryRun").is_some_and(|d| d == "All")
+                || serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .is_some_and(|b| {
+                        b.get("dryRun")
+                            .and_then(Value::as_array)
+                            .is_some_and(|a| a.iter().any(|v| v == "All"))
+                    }),
             force: params.get("force").is_some_and(|f| f == "true"),
             content_type: parts
                 .headers
@@ -310,6 +319,14 @@ impl KubeApi {
         }
     }
 
+    /// A URL on 127.0.0.1 where nothing listens (connection refused): an unreachable cluster.
+    pub fn unreachable_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("https://{addr}")
+    }
+
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
         &self.url
@@ -331,7 +348,10 @@ impl KubeApi {
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut store::State) -> T) -> T {
-        f(&mut self.shared.state.lock().unwrap())
+        let mut st = self.shared.state.lock().unwrap();
+        let out = f(&mut st);
+        st.warnings.clear();
+        out
     }
 
     /// Creates an object as field manager `kubectl-create` (an Update entry, like
@@ -379,8 +399,8 @@ impl KubeApi {
             .to_string();
         let o = ops::WriteOpts {
             manager: manager.into(),
-            dry_run: false,
             force,
+            ..Default::default()
         };
         self.with_state(|st| ops::apply(st, res, ns.as_deref(), &name, obj, &o).map(|(v, _)| v))
     }
@@ -472,6 +492,11 @@ impl KubeApi {
     /// Replaces the accepted users (e.g. to revoke a token mid-test).
     pub fn set_users(&self, users: Vec<User>) {
         self.with_state(|st| st.users = users);
+    }
+
+    /// Fixes the server clock (`None`: real time) for timestamps written from now on.
+    pub fn set_time(&self, t: Option<&str>) {
+        self.with_state(|st| st.fixed_time = t.map(String::from));
     }
 
     /// Makes every outstanding continue token expire (410 Expired on use).

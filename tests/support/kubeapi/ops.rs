@@ -8,14 +8,29 @@ use serde_json::{Value, json};
 
 use super::defaults::prepare;
 use super::resources::{RESOURCES, ResId, ResourceDef};
-use super::ssa::{self, Manager, parse_managers, strip_managed, update_managers};
+use super::ssa::{self, Manager, Operation, parse_managers, strip_managed, update_managers};
 use super::status::{ApiError, Cause};
 use super::store::State;
+use super::unknown::prune_unknown;
 use super::validation::validate;
+
+/// `fieldValidation`: what to do with fields the schema does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and say so in `Warning` headers (the server default).
+    #[default]
+    Warn,
+    /// Reject the request (400).
+    Strict,
+}
 
 /// Options common to every write.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOpts {
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
     /// Field manager (already resolved from `fieldManager` or the User-Agent).
     pub manager: String,
     /// `dryRun=All`.
@@ -94,6 +109,23 @@ fn check_identity(
     {
         return Err(ApiError::bad_request("metadata must be an object"));
     }
+    // Like Go's decoder: YAML 1.1 turns `name: y` or `name: on` into a boolean.
+    for field in ["name", "namespace"] {
+        if let Some(v) = body.pointer(&format!("/metadata/{field}"))
+            && !v.is_string()
+        {
+            let ty = match v {
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+                _ => "null",
+            };
+            return Err(ApiError::bad_request(format!(
+                "json: cannot unmarshal {ty} into Go struct field ObjectMeta.metadata.{field} of type string"
+            )));
+        }
+    }
     if def.namespaced
         && let Some(body_ns) = body.pointer("/metadata/namespace").and_then(Value::as_str)
         && Some(body_ns) != ns
@@ -112,6 +144,44 @@ fn check_identity(
         }
     }
     Ok(())
+}
+
+/// Drops undeclared fields per `fieldValidation`; warnings go to `state.warnings`.
+fn unknown_fields(
+    state: &mut State,
+    def: &ResourceDef,
+    body: &mut Value,
+    o: &WriteOpts,
+    apply: bool,
+) -> Result<(), ApiError> {
+    let unknown = prune_unknown(def.kind, body);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    match o.field_validation {
+        FieldValidation::Ignore => Ok(()),
+        FieldValidation::Warn => {
+            state
+                .warnings
+                .extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+            Ok(())
+        }
+        FieldValidation::Strict if apply => Err(ApiError::bad_request(
+            unknown
+                .iter()
+                .map(|f| format!(".{f}: field not declared in schema"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 fn ensure_meta(body: &mut Value, ns: Option<&str>, def: &ResourceDef) {
@@ -174,6 +244,7 @@ pub fn create(
 ) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &body, ns, None, false)?;
+    unknown_fields(state, def, &mut body, o, false)?;
     if body
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -199,7 +270,8 @@ pub fn create(
     }
     prepare(def, &mut body, None);
     let now = state.now();
-    let managers = update_managers(def, None, &body, managers, &o.manager, &now);
+    let mut managers = update_managers(def, None, &body, managers, &o.manager, &now);
+    ssa::touch_writer(&mut managers, &o.manager, Operation::Update, true, &now);
     finish(state, res, ns, None, body, managers, o.dry_run)
 }
 
@@ -214,6 +286,7 @@ pub fn update(
 ) -> Result<Value, ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &body, ns, Some(name), false)?;
+    unknown_fields(state, def, &mut body, o, false)?;
     ensure_meta(&mut body, ns, def);
     if body.pointer("/metadata/name").is_none() {
         body["metadata"]["name"] = json!(name);
@@ -250,7 +323,9 @@ pub fn update(
     }
     prepare(def, &mut body, Some(&old));
     let now = state.now();
-    let managers = update_managers(def, Some(&old), &body, managers, &o.manager, &now);
+    let mut managers = update_managers(def, Some(&old), &body, managers, &o.manager, &now);
+    let changed = ssa::content_changed(Some(&old), &body);
+    ssa::touch_writer(&mut managers, &o.manager, Operation::Update, changed, &now);
     finish(state, res, ns, Some(&old), body, managers, o.dry_run)
 }
 
@@ -265,6 +340,7 @@ pub fn apply(
 ) -> Result<(Value, bool), ApiError> {
     let def = &RESOURCES[res];
     check_identity(def, &config, ns, Some(name), true)?;
+    unknown_fields(state, def, &mut config, o, true)?;
     if config.pointer("/metadata/managedFields").is_some() {
         return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }
@@ -302,16 +378,11 @@ pub fn apply(
     let applied = ssa::apply(def, &live, &config, &o.manager, o.force, &now)?;
     let mut obj = applied.object;
     prepare(def, &mut obj, old.as_deref());
+    let mut managers = applied.managers;
+    let changed = ssa::content_changed(old.as_deref(), &obj);
+    ssa::touch_writer(&mut managers, &o.manager, Operation::Apply, changed, &now);
     let created = old.is_none();
-    let out = finish(
-        state,
-        res,
-        ns,
-        old.as_deref(),
-        obj,
-        applied.managers,
-        o.dry_run,
-    )?;
+    let out = finish(state, res, ns, old.as_deref(), obj, managers, o.dry_run)?;
     Ok((out, created))
 }
 

@@ -69,7 +69,11 @@ pub fn parse_managers(obj: &Value) -> Vec<Manager> {
                 _ => return None,
             };
             Some(Manager {
-                name: e.get("manager")?.as_str()?.to_string(),
+                name: e
+                    .get("manager")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 operation,
                 api_version: e
                     .get("apiVersion")
@@ -103,14 +107,19 @@ pub fn encode_managers(managers: &[Manager]) -> Value {
         sorted
             .into_iter()
             .map(|m| {
-                json!({
+                let mut e = json!({
                     "manager": m.name,
                     "operation": m.operation.as_str(),
                     "apiVersion": m.api_version,
                     "time": m.time,
                     "fieldsType": "FieldsV1",
                     "fieldsV1": m.set.to_fields_v1(),
-                })
+                });
+                if m.name.is_empty() {
+                    // `manager` is omitempty in metav1.ManagedFieldsEntry.
+                    e.as_object_mut().unwrap().remove("manager");
+                }
+                e
             })
             .collect(),
     )
@@ -158,13 +167,58 @@ fn take_from_others(
         if m.name == name && m.operation == op {
             continue;
         }
-        let left = m.set.difference(fields);
-        if left != m.set {
-            m.set = left;
-            m.time = now.to_string();
-        }
+        // Losing fields does not touch the loser's timestamp.
+        m.set = m.set.difference(fields);
     }
+    let _ = now;
     managers.retain(|m| !m.set.is_empty());
+}
+
+/// kube-apiserver's timestamp rule: the writer's entry gets a new `time` when
+/// the write changed the object (its set changing already did that); a write
+/// that changes nothing keeps every timestamp, so it is not stored at all.
+pub fn touch_writer(
+    managers: &mut [Manager],
+    name: &str,
+    op: Operation,
+    object_changed: bool,
+    now: &str,
+) {
+    if !object_changed {
+        return;
+    }
+    if let Some(m) = managers
+        .iter_mut()
+        .find(|m| m.name == name && m.operation == op)
+    {
+        m.time = now.to_string();
+    }
+}
+
+/// Whether two objects differ outside server-populated metadata.
+pub fn content_changed(old: Option<&Value>, new: &Value) -> bool {
+    let Some(old) = old else { return true };
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in [
+                "managedFields",
+                "resourceVersion",
+                "uid",
+                "generation",
+                "creationTimestamp",
+                "selfLink",
+            ] {
+                m.remove(k);
+            }
+        }
+        if let Some(m) = v.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+        v
+    };
+    strip(old) != strip(new)
 }
 
 fn union_all(managers: &[Manager]) -> FieldSet {

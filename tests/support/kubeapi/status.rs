@@ -220,7 +220,7 @@ impl ApiError {
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
+                "the body of the request was in an unknown format - the segplan test API server accepts application/apply-patch+yaml and application/merge-patch+json (got {content_type:?})"
             ),
             None,
         )

@@ -23,6 +23,8 @@ pub type Key = (ResId, String, String);
 
 struct Snapshot {
     id: u64,
+    res: ResId,
+    namespace: Option<String>,
     rv: u64,
     items: Vec<Arc<Value>>,
 }
@@ -50,6 +52,8 @@ pub struct State {
     pub fixed_time: Option<String>,
     /// Answer unrouted paths with a JSON Status instead of the plain-text `404 page not found`.
     pub json_404: bool,
+    /// `Warning` header values produced by the request being handled.
+    pub warnings: Vec<String>,
 }
 
 /// RFC 3339 UTC timestamp, second precision.
@@ -160,6 +164,7 @@ impl State {
             users,
             fixed_time: None,
             json_404: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -235,6 +240,11 @@ impl State {
                     .iter()
                     .find(|s| s.id == id)
                     .ok_or_else(ApiError::expired)?;
+                if snap.res != res || snap.namespace.as_deref() != ns {
+                    return Err(ApiError::bad_request(
+                        "continue key is not valid: the token belongs to another list",
+                    ));
+                }
                 (id, snap.rv, offset, snap.items.clone())
             }
             None => {
@@ -280,6 +290,8 @@ impl State {
                 let id = self.snap_seq;
                 self.snapshots.push_back(Snapshot {
                     id,
+                    res,
+                    namespace: ns.map(String::from),
                     rv,
                     items: items.clone(),
                 });

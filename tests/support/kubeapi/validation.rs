@@ -131,7 +131,7 @@ fn label_map(e: &mut Errors, field: &str, labels: &Value) {
         }
         match v.as_str() {
             Some(s) if is_label_value(s) => {}
-            _ => e.invalid(&format!("{field}"), v, LABEL_VALUE_MSG),
+            _ => e.invalid(field, v, LABEL_VALUE_MSG),
         }
     }
 }
@@ -243,14 +243,14 @@ fn np_port(e: &mut Errors, f: &str, port: &Value) {
                     "must be between 1 and 65535, inclusive",
                 );
             }
-            if let Some(end) = port.get("endPort") {
-                if end.as_i64().is_none_or(|x| x < p || x > 65535) {
-                    e.invalid(
-                        &format!("{f}.endPort"),
-                        end,
-                        "must be greater than or equal to `port`",
-                    );
-                }
+            if let Some(end) = port.get("endPort")
+                && end.as_i64().is_none_or(|x| x < p || x > 65535)
+            {
+                e.invalid(
+                    &format!("{f}.endPort"),
+                    end,
+                    "must be greater than or equal to `port`",
+                );
             }
         }
         Some(Value::String(s)) => {

@@ -56,8 +56,15 @@ pub fn key_element(item: &Value, keys: &[&str]) -> PathElement {
     let mut sorted: Vec<&str> = keys.to_vec();
     sorted.sort_unstable();
     for k in sorted {
-        if let Some(v) = item.get(k) {
-            m.insert(k.to_string(), v.clone());
+        match item.get(k) {
+            Some(v) => {
+                m.insert(k.to_string(), v.clone());
+            }
+            // Key fields with a schema default (container ports' protocol) use it.
+            None if k == "protocol" => {
+                m.insert(k.to_string(), Value::from("TCP"));
+            }
+            None => {}
         }
     }
     PathElement::Key(Value::Object(m).to_string())

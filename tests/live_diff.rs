@@ -318,3 +318,12 @@ fn colour_only_when_asked() {
     assert!(coloured.contains("\x1b[32m+"), "{coloured}");
     assert!(coloured.contains("\x1b[31m-"), "{coloured}");
 }
+
+#[test]
+fn a_dropped_connection_is_a_clear_per_cluster_error() {
+    error_case(
+        |w| w.us.inject(Fault::drop_connection()),
+        "listing namespaces (owned by segplan): ",
+        &[],
+    );
+}

@@ -373,3 +373,35 @@ fn a_fault_mid_apply_is_reported_and_a_second_apply_finishes() {
     assert_eq!(code, 0, "{out}\n{err}");
     in_sync(&w);
 }
+
+#[test]
+fn missing_istio_crds_fail_only_the_mesh_objects() {
+    let w = World::new(false);
+    let (code, out, err) = w.run(&["apply", "--env", "prod", "--yes"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        out.contains("finding: Istio CRDs are not installed"),
+        "{out}"
+    );
+    assert!(out.contains("x cannot create AuthorizationPolicy payments/deny-by-default: security.istio.io/v1 is not served by this cluster"), "{out}");
+    assert!(
+        out.contains(
+            "failed PeerAuthentication payments/strict-mtls: security.istio.io/v1 is not served"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("prod-us-1: 25 created, 0 updated, 0 deleted, 0 unchanged, 0 failed"),
+        "{out}"
+    );
+    // everything but the mesh objects landed, default-deny included
+    assert!(
+        w.eu.get(NP, "NetworkPolicy", Some("payments"), "default-deny")
+            .is_some()
+    );
+    assert!(
+        writes(&w.eu)
+            .iter()
+            .all(|r| !r.path.contains("security.istio.io"))
+    );
+}

@@ -80,16 +80,20 @@ fn show_plan(diffed: &[Diffed<KubeCluster>], work: &Work, color: bool) -> String
             continue;
         };
         for step in &plan.writes {
-            let created = matches!(
-                step.action,
-                crate::live::apply::Action::Apply { create: true, .. }
-            );
-            let (sym, verb, code) = if created {
-                ("+", "create", "32")
-            } else {
-                ("~", "update", "33")
+            use crate::live::apply::Action;
+            let line = match &step.action {
+                Action::Apply { create: true, .. } => {
+                    paint(color, "32", &format!("  + create {}", step.key))
+                }
+                Action::Apply { .. } => paint(color, "33", &format!("  ~ update {}", step.key)),
+                Action::Blocked(why) => paint(
+                    color,
+                    "31",
+                    &format!("  x cannot create {}: {why}", step.key),
+                ),
+                Action::Delete { .. } => continue,
             };
-            out.push_str(&paint(color, code, &format!("  {sym} {verb} {}", step.key)));
+            out.push_str(&line);
             out.push('\n');
         }
         for step in &plan.deletes {

@@ -146,10 +146,10 @@ fn summary(reports: &[ApplyReport], errors: &[(String, String)], dry_run: bool) 
             r.updated,
             r.deleted,
             r.unchanged,
-            r.failed + r.skipped
+            r.failed
         ));
         if r.skipped > 0 {
-            out.push_str(&format!(" ({} not attempted)", r.skipped));
+            out.push_str(&format!(", {} not attempted", r.skipped));
         }
         out.push('\n');
         for (key, outcome) in &r.problems {

@@ -63,6 +63,39 @@ pub fn list_type(kind: &str, path: &[&str]) -> ListType {
     }
 }
 
+/// Whether the map at a path is an atomic label selector (`x-kubernetes-map-type: atomic`):
+/// replaced whole, so an extra key live (say `matchLabels` added to an empty `podSelector`) is
+/// a difference. Other atomic maps (admission `matchConstraints`, `matchResources`) are
+/// compared as subsets: the server fills defaults into them (`matchPolicy`, empty selectors).
+pub fn atomic_map(path: &[&str]) -> bool {
+    matches!(
+        path.last(),
+        Some(&"podSelector" | &"namespaceSelector" | &"objectSelector")
+    )
+}
+
+/// A value with nulls and empty maps/lists dropped, as the API server's decoding does
+/// (`omitempty`).
+fn pruned(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Object(m) => {
+            let out: Map<String, Value> = m
+                .iter()
+                .filter_map(|(k, v)| pruned(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        Value::Array(a) if a.is_empty() => None,
+        Value::Array(a) => Some(Value::Array(a.iter().filter_map(pruned).collect())),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::Number(n.clone()),
+        }),
+        other => Some(other.clone()),
+    }
+}
+
 /// Compares `desired` against `live` as a subset match; returns every differing field.
 pub fn compare(kind: &str, desired: &Value, live: &Value) -> Vec<FieldDiff> {
     let mut out = Vec::new();
@@ -100,6 +133,12 @@ fn walk<'a>(
                 out.push(diff(shown, FieldChange::Differs));
                 return;
             };
+            if atomic_map(names) {
+                if pruned(desired) != pruned(live) {
+                    out.push(diff(shown, FieldChange::Differs));
+                }
+                return;
+            }
             for (k, dv) in d {
                 // apiVersion and kind are part of the key; status is the server's.
                 if names.is_empty() && (k == "apiVersion" || k == "kind" || k == "status") {
@@ -415,6 +454,35 @@ mod tests {
         assert_eq!(
             compare("ValidatingAdmissionPolicyBinding", &desired, &live)[0].change,
             FieldChange::Missing
+        );
+    }
+
+    #[test]
+    fn selectors_are_atomic() {
+        let desired = np(json!([]));
+        let mut live = np(json!([]));
+        assert!(compare("NetworkPolicy", &desired, &live).is_empty());
+        live["spec"]["podSelector"] = json!({"matchLabels": {"app": "x"}});
+        assert_eq!(
+            compare("NetworkPolicy", &desired, &live),
+            vec![FieldDiff {
+                path: ".spec.podSelector".into(),
+                change: FieldChange::Differs
+            }]
+        );
+        // empty maps and lists are what the server drops, not differences
+        live["spec"]["podSelector"] = json!({"matchExpressions": []});
+        assert!(compare("NetworkPolicy", &desired, &live).is_empty());
+        let peer =
+            |sel: Value| json!({"spec": {"ingress": [{"from": [{"namespaceSelector": sel}]}]}});
+        assert_eq!(
+            compare(
+                "NetworkPolicy",
+                &peer(json!({"matchLabels": {"zone": "app"}})),
+                &peer(json!({"matchLabels": {"zone": "app", "x": "y"}}))
+            )[0]
+            .path,
+            ".spec.ingress[0].from[0].namespaceSelector"
         );
     }
 

@@ -141,12 +141,7 @@ fn summary(reports: &[ApplyReport], errors: &[(String, String)], dry_run: bool) 
     for r in reports {
         out.push_str(&format!(
             "{}: {prefix}{} created, {} updated, {} deleted, {} unchanged, {} failed",
-            r.cluster,
-            r.created,
-            r.updated,
-            r.deleted,
-            r.unchanged,
-            r.failed
+            r.cluster, r.created, r.updated, r.deleted, r.unchanged, r.failed
         ));
         if r.skipped > 0 {
             out.push_str(&format!(", {} not attempted", r.skipped));

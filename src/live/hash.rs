@@ -3,7 +3,8 @@
 //! It covers the rendered plan of every cluster (each desired object's identity and content)
 //! and what apply would do about it (each differing object's change and the live
 //! `resourceVersion` it was computed against). If either moves, the hash changes, and
-//! `apply --plan-hash` refuses.
+//! `apply --plan-hash` refuses. Findings are left out: they depend on the credentials (a
+//! read-only CI diff gets its dry runs refused), not on the plan.
 
 use sha2::{Digest, Sha256};
 
@@ -33,9 +34,6 @@ pub fn plan_hash(plans: &[ClusterPlan], diffs: &[&ClusterDiff]) -> String {
                     field(&mut h, "key", &o.key.to_string());
                     field(&mut h, "api", &o.key.api_version);
                     field(&mut h, "rv", o.resource_version.as_deref().unwrap_or("-"));
-                }
-                for f in &d.findings {
-                    field(&mut h, "finding", f);
                 }
             }
         }

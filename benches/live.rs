@@ -25,6 +25,13 @@ const POLICIES: usize = 250;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() {
+    // `SEGPLAN_LOG=segplan=debug` shows each list's size and time.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SEGPLAN_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     segplan::live::install_crypto_provider();
     divan::main();
 }

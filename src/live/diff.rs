@@ -271,9 +271,17 @@ pub async fn diff_cluster<A: ClusterApi>(
     let selector = ownership_selector(&plan.environment, &plan.cluster);
     let mut live: BTreeMap<ObjectKey, Value> = BTreeMap::new();
     for kind in &served {
+        let started = std::time::Instant::now();
         let items = api.list(kind, None, Some(&selector)).await.map_err(|e| {
             LiveError::api(format!("listing {} (owned by segplan)", kind.plural), e)
         })?;
+        tracing::debug!(
+            cluster = %plan.cluster,
+            kind = kind.plural,
+            items = items.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "listed owned objects"
+        );
         insert_all(&mut live, kind, items);
     }
     // Every NetworkPolicy / AuthorizationPolicy in the namespaces segplan manages.

@@ -115,17 +115,22 @@ pub enum RenderError {
     UnknownTemplate { path: PathBuf, known: String },
     #[error("template {template}: {message}")]
     Template { template: String, message: String },
-    #[error(
-        "template {template} produced an invalid {kind} `{object}` for cluster {cluster}: {problem}\n--- produced ---\n{excerpt}"
-    )]
+    #[error("template {template} produced an invalid {} `{}` for cluster {}: {}\n--- produced ---\n{}", .detail.kind, .detail.object, .detail.cluster, .detail.problem, .detail.excerpt)]
     Produced {
         template: String,
-        cluster: String,
-        kind: String,
-        object: String,
-        problem: String,
-        excerpt: String,
+        detail: Box<Produced>,
     },
+}
+
+/// What a template produced that failed the checks.
+#[derive(Debug)]
+pub struct Produced {
+    pub cluster: String,
+    pub kind: String,
+    pub object: String,
+    pub problem: String,
+    /// The produced document, with line numbers.
+    pub excerpt: String,
 }
 
 /// Renders every cluster of an environment (or the one of `opts.cluster`).
@@ -228,14 +233,16 @@ pub fn render_plan(
         yaml.push('\n');
         let produced = |problem: String| RenderError::Produced {
             template: templates.origin(template),
-            cluster: plan.cluster.clone(),
-            kind: kind.to_string(),
-            object: match &meta.namespace {
-                Some(ns) => format!("{ns}/{}", meta.name),
-                None => meta.name.clone(),
-            },
-            problem,
-            excerpt: excerpt(&yaml),
+            detail: Box::new(Produced {
+                cluster: plan.cluster.clone(),
+                kind: kind.to_string(),
+                object: match &meta.namespace {
+                    Some(ns) => format!("{ns}/{}", meta.name),
+                    None => meta.name.clone(),
+                },
+                problem,
+                excerpt: excerpt(&yaml),
+            }),
         };
         let value = check::parse_and_check(
             &yaml,

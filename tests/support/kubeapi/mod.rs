@@ -230,8 +230,10 @@ async fn accept_loop(
     tls: Option<tls::Acceptor>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
+    // The body was already read (and capped) in `handle`.
     let router = Router::new()
         .fallback(handlers::dispatch)
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(shared.clone());
     loop {
         tokio::select! {

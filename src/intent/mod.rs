@@ -269,17 +269,26 @@ pub fn verify_cluster(
         .map(|n| n.name.clone())
         .collect();
     let mut findings = Vec::new();
+    // DNS to kube-system is allowed to every managed namespace (the DNS pods are only seen on a
+    // live cluster, so it is allowed, never required).
+    let mut dns = ConnSet::none();
+    dns.add(Protocol::Udp, &PortSet::range(53, 53));
+    dns.add(Protocol::Tcp, &PortSet::range(53, 53));
 
-    // Namespace to namespace: anything more than the flows is unexpected.
+    // Namespace to namespace: anything more than the flows is unexpected. Traffic between two
+    // namespaces segplan does not manage is not its business.
     for f in &full.flows {
-        if f.src == f.dst {
+        if f.src == f.dst || (!managed.contains(&f.src) && !managed.contains(&f.dst)) {
             continue;
         }
-        let allowed = exp
+        let mut allowed = exp
             .pairs
             .get(&(f.src.clone(), f.dst.clone()))
             .map(|e| e.0.clone())
             .unwrap_or_else(ConnSet::none);
+        if f.dst == "kube-system" && managed.contains(&f.src) {
+            allowed.union_with(&dns);
+        }
         let extra = f.conns.minus(&allowed);
         if !extra.is_empty() {
             let mut policies: Vec<String> = f

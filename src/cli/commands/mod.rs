@@ -12,3 +12,4 @@ pub mod render;
 pub mod review;
 pub mod validate;
 pub mod verify;
+mod verify_live;

@@ -25,12 +25,15 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// With --live: the kubeconfig (default: `KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// With --live: how long one cluster may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
 }
 
 pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
-    if args.live {
-        return Err(CliError::not_built("verify --live"));
-    }
     let model = output::load_model(s)?;
     output::check_envs(&model, &args.env)?;
     let envs: Vec<String> = if args.env.is_empty() {
@@ -40,15 +43,44 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut clusters = 0;
+    let mut failed = Vec::new();
+    let runtime = if args.live {
+        Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::internal(format!("cannot start the runtime: {e}")))?,
+        )
+    } else {
+        None
+    };
     for env_name in &envs {
         let env = &model.environments[env_name];
         let rendered = crate::render::render(&model, env_name, &RenderOptions::default())
             .map_err(super::render::render_error)?;
         for rc in &rendered.clusters {
-            clusters += 1;
-            let objects: Vec<serde_json::Value> =
-                rc.manifests.iter().map(|m| m.value.clone()).collect();
             let cluster = &env.clusters[&rc.name];
+            let objects: Vec<serde_json::Value> = match &runtime {
+                None => rc.manifests.iter().map(|m| m.value.clone()).collect(),
+                Some(rt) => {
+                    let timeout = std::time::Duration::from_secs(args.timeout);
+                    let read = super::verify_live::read_cluster(
+                        args.kubeconfig.as_deref(),
+                        cluster,
+                        timeout,
+                    );
+                    match rt.block_on(read) {
+                        Ok(objs) => objs,
+                        Err(e) => {
+                            eprintln!("error: cluster {}: {e}", rc.name);
+                            failed.push(rc.name.clone());
+                            continue;
+                        }
+                    }
+                }
+            };
+            clusters += 1;
             findings.extend(
                 crate::intent::verify_cluster(&model, env, cluster, &objects)
                     .map_err(|e| CliError::internal(format!("cluster {}: {e}", rc.name)))?,
@@ -108,6 +140,13 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         }
     };
     output::print(&text)?;
+    if !failed.is_empty() {
+        return Err(CliError::external(format!(
+            "{} cluster(s) could not be read: {}",
+            failed.len(),
+            failed.join(", ")
+        )));
+    }
     Ok(if findings.is_empty() {
         ExitCode::SUCCESS
     } else {

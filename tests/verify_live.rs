@@ -31,8 +31,18 @@ fn applied_plan_verifies_and_a_hand_made_policy_is_found() {
     }
     // Every source outside the cluster reaches data now; managed namespaces do not, because
     // their own egress is still isolated (both sides must allow).
-    assert!(findings.iter().any(|f| f["src"] == "0.0.0.0-255.255.255.255"), "{out}");
-    assert!(findings.iter().all(|f| f["src"] != "ingress" && f["src"] != "checkout"), "{out}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["src"] == "0.0.0.0-255.255.255.255"),
+        "{out}"
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["src"] != "ingress" && f["src"] != "checkout"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -42,10 +52,17 @@ fn an_unreachable_cluster_is_reported_and_exits_3() {
     w.kubeconfig(
         live_support::Kubeconfig::new()
             .context("prod-eu-1", &w.eu, live_support::ADMIN_TOKEN)
-            .context_url("prod-us-1", &live_support::KubeApi::unreachable_url(), live_support::ADMIN_TOKEN),
+            .context_url(
+                "prod-us-1",
+                &live_support::KubeApi::unreachable_url(),
+                live_support::ADMIN_TOKEN,
+            ),
     );
     let (code, out, err) = w.run(&["verify", "--env", "prod", "--live"]);
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("cluster prod-us-1"), "{err}");
-    assert!(out.contains("verified 1 cluster(s)"), "the other cluster still reports: {out}");
+    assert!(
+        out.contains("verified 1 cluster(s)"),
+        "the other cluster still reports: {out}"
+    );
 }

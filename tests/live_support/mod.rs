@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 #[allow(clippy::all)] // linted in its own test crate (tests/kubeapi_server.rs)
 pub mod kubeapi;
 
+#[allow(unused_imports)] // each test crate uses a different part
 pub use kubeapi::{ADMIN_TOKEN, Fault, KubeApi, Kubeconfig, Options, Rule, User};
 
 /// Server timestamps are fixed so output is deterministic.

@@ -214,11 +214,17 @@ impl Diagnostics {
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
             let ka = (
-                a.location.as_ref().map(|l| l.file.path.clone()).or(a.path.clone()),
+                a.location
+                    .as_ref()
+                    .map(|l| l.file.path.clone())
+                    .or(a.path.clone()),
                 a.location.as_ref().map(|l| l.span.start),
             );
             let kb = (
-                b.location.as_ref().map(|l| l.file.path.clone()).or(b.path.clone()),
+                b.location
+                    .as_ref()
+                    .map(|l| l.file.path.clone())
+                    .or(b.path.clone()),
                 b.location.as_ref().map(|l| l.span.start),
             );
             ka.cmp(&kb).then_with(|| a.message.cmp(&b.message))
@@ -236,7 +242,10 @@ impl IntoIterator for Diagnostics {
 }
 
 /// The closest candidate to `name` within a small edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))

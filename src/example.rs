@@ -7,7 +7,10 @@ pub const FILES: &[(&str, &str)] = &[
     ("segplan.toml", include_str!("../environments/segplan.toml")),
     ("prod.toml", include_str!("../environments/prod.toml")),
     ("staging.toml", include_str!("../environments/staging.toml")),
-    ("management.toml", include_str!("../environments/management.toml")),
+    (
+        "management.toml",
+        include_str!("../environments/management.toml"),
+    ),
 ];
 
 #[derive(Debug)]
@@ -39,7 +42,8 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>, InitError> {
                     InitError::Io(p.clone(), e)
                 }
             })?;
-        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| InitError::Io(p.clone(), e))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| InitError::Io(p.clone(), e))?;
         written.push(p);
     }
     Ok(written)

@@ -111,7 +111,10 @@ pub fn main() -> ExitCode {
             if e.is_broken_pipe() {
                 return ExitCode::SUCCESS;
             }
-            eprint!("{}", e.render(settings.color && settings.stderr_is_terminal));
+            eprint!(
+                "{}",
+                e.render(settings.color && settings.stderr_is_terminal)
+            );
             ExitCode::from(e.exit_code())
         }
     }
@@ -146,7 +149,8 @@ fn init_tracing(cli: &Cli) {
             _ => "segplan=trace",
         }
     };
-    let filter = EnvFilter::try_from_env(env_vars::SEGPLAN_LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env(env_vars::SEGPLAN_LOG).unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -18,7 +18,9 @@ pub const RESERVED_NAMESPACES: [&str; 4] =
     ["kube-system", "kube-public", "kube-node-lease", "default"];
 
 /// Loads and validates a topology directory in one step.
-pub fn load(dir: &std::path::Path) -> Result<(Model, Vec<crate::diag::Diagnostic>), Vec<crate::diag::Diagnostic>> {
+pub fn load(
+    dir: &std::path::Path,
+) -> Result<(Model, Vec<crate::diag::Diagnostic>), Vec<crate::diag::Diagnostic>> {
     let (topology, parse_diags) = crate::topology::load(dir).map_err(|d| d.into_sorted())?;
     build(&topology, parse_diags)
 }

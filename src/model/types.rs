@@ -459,19 +459,29 @@ mod tests {
             "443/tcp".parse::<PortSpec>(),
             Err(PortError::Protocol("tcp".into()))
         );
-        assert_eq!("0/TCP".parse::<PortSpec>(), Err(PortError::Number("0".into())));
+        assert_eq!(
+            "0/TCP".parse::<PortSpec>(),
+            Err(PortError::Number("0".into()))
+        );
         assert_eq!(
             "70000/TCP".parse::<PortSpec>(),
             Err(PortError::Number("70000".into()))
         );
-        assert_eq!("+5/TCP".parse::<PortSpec>(), Err(PortError::Number("+5".into())));
+        assert_eq!(
+            "+5/TCP".parse::<PortSpec>(),
+            Err(PortError::Number("+5".into()))
+        );
         assert_eq!("9-3/TCP".parse::<PortSpec>(), Err(PortError::Range(9, 3)));
     }
 
     #[test]
     fn cidrs_parse_strictly() {
         assert!(parse_cidr("10.0.0.0/16").is_ok());
-        assert!(parse_cidr("10.0.0.1/16").unwrap_err().contains("10.0.0.0/16"));
+        assert!(
+            parse_cidr("10.0.0.1/16")
+                .unwrap_err()
+                .contains("10.0.0.0/16")
+        );
         assert!(parse_cidr("10.0.0.0").is_err());
         assert!(parse_cidr("fd00::/8").is_ok());
         let a = parse_cidr("10.0.0.0/8").unwrap();

@@ -13,7 +13,10 @@ use crate::topology::{EnvSource, Topology, keyed};
 
 /// Validates the topology. `Ok` carries the model and any warnings; `Err` every diagnostic.
 /// `earlier` carries diagnostics of the parsing stage that did not stop it (unknown keys).
-pub fn build(topology: &Topology, earlier: Diagnostics) -> Result<(Model, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn build(
+    topology: &Topology,
+    earlier: Diagnostics,
+) -> Result<(Model, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut cx = Cx {
         diags: earlier,
         dir: topology.dir.clone(),
@@ -52,7 +55,13 @@ impl Cx {
         }
     }
 
-    fn err(&mut self, code: &'static str, file: &Arc<SourceFile>, span: std::ops::Range<usize>, msg: impl Into<String>) -> &mut Diagnostic {
+    fn err(
+        &mut self,
+        code: &'static str,
+        file: &Arc<SourceFile>,
+        span: std::ops::Range<usize>,
+        msg: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.diags
             .push_mut(Diagnostic::error(code, msg).at(Location::new(file, span)))
     }
@@ -67,7 +76,12 @@ impl Cx {
                 .to_lowercase()
                 .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
             let suggestion = suggestion.trim_matches('-').to_string();
-            let d = self.err("topology::invalid-name", file, name.span(), format!("invalid {what} name: {problem}"));
+            let d = self.err(
+                "topology::invalid-name",
+                file,
+                name.span(),
+                format!("invalid {what} name: {problem}"),
+            );
             d.label = Some("not a DNS-1123 label".into());
             if is_dns_label(&suggestion) {
                 d.hint = Some(format!("try `{suggestion}`"));
@@ -82,32 +96,56 @@ impl Cx {
             match p.get_ref().parse::<PortSpec>() {
                 Ok(spec) => {
                     if out.contains(&spec) {
-                        self.err("topology::duplicate-port", file, p.span(), format!("port `{spec}` is listed twice"));
+                        self.err(
+                            "topology::duplicate-port",
+                            file,
+                            p.span(),
+                            format!("port `{spec}` is listed twice"),
+                        );
                     } else {
                         out.push(spec);
                     }
                 }
                 Err(e) => {
                     let hint = match &e {
-                        PortError::Protocol(pr) if ["TCP", "UDP", "SCTP"].contains(&pr.to_uppercase().as_str()) => {
-                            Some(format!("protocols are upper case: `{}`", p.get_ref().to_uppercase()))
+                        PortError::Protocol(pr)
+                            if ["TCP", "UDP", "SCTP"].contains(&pr.to_uppercase().as_str()) =>
+                        {
+                            Some(format!(
+                                "protocols are upper case: `{}`",
+                                p.get_ref().to_uppercase()
+                            ))
                         }
                         PortError::MissingProtocol => Some(format!("write `{}/TCP`", p.get_ref())),
                         _ => Some("ports look like `443/TCP` or `8000-8100/TCP`".into()),
                     };
-                    self.err("topology::invalid-port", file, p.span(), format!("invalid port `{}`: {e}", p.get_ref()))
-                        .hint = hint;
+                    self.err(
+                        "topology::invalid-port",
+                        file,
+                        p.span(),
+                        format!("invalid port `{}`: {e}", p.get_ref()),
+                    )
+                    .hint = hint;
                 }
             }
         }
         out
     }
 
-    fn labels(&mut self, file: &Arc<SourceFile>, labels: &BTreeMap<String, S<String>>) -> BTreeMap<String, String> {
+    fn labels(
+        &mut self,
+        file: &Arc<SourceFile>,
+        labels: &BTreeMap<String, S<String>>,
+    ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (k, v) in &keyed(file, labels) {
             if !is_label_key(k.get_ref()) {
-                self.err("topology::invalid-label", file, k.span(), format!("`{}` is not a valid label key", k.get_ref()));
+                self.err(
+                    "topology::invalid-label",
+                    file,
+                    k.span(),
+                    format!("`{}` is not a valid label key", k.get_ref()),
+                );
             }
             if !is_label_value(v.get_ref()) {
                 self.err(
@@ -122,13 +160,25 @@ impl Cx {
         out
     }
 
-    fn unknown(&mut self, code: &'static str, file: &Arc<SourceFile>, name: &S<String>, what: &str, known: &[&str]) {
+    fn unknown(
+        &mut self,
+        code: &'static str,
+        file: &Arc<SourceFile>,
+        name: &S<String>,
+        what: &str,
+        known: &[&str],
+    ) {
         let hint = did_you_mean(name.get_ref(), known.iter().copied())
             .map(|s| format!("did you mean `{s}`?"))
             .or_else(|| {
                 (!known.is_empty()).then(|| format!("known {what}s: {}", known.join(", ")))
             });
-        let d = self.err(code, file, name.span(), format!("unknown {what} `{}`", name.get_ref()));
+        let d = self.err(
+            code,
+            file,
+            name.span(),
+            format!("unknown {what} `{}`", name.get_ref()),
+        );
         d.hint = hint;
         d.label = Some(format!("no such {what}"));
     }
@@ -144,14 +194,22 @@ impl Cx {
         match &p.project {
             None => {
                 self.diags.push(
-                    Diagnostic::error("topology::missing-project", "missing `[project]` table with a `name`")
-                        .at(Location::new(pf, 0..0))
-                        .hint("add `[project]` and `name = \"acme\"` at the top of segplan.toml"),
+                    Diagnostic::error(
+                        "topology::missing-project",
+                        "missing `[project]` table with a `name`",
+                    )
+                    .at(Location::new(pf, 0..0))
+                    .hint("add `[project]` and `name = \"acme\"` at the top of segplan.toml"),
                 );
             }
             Some(sec) => match &sec.get_ref().name {
                 None => {
-                    self.err("topology::missing-key", pf, sec.span(), "`[project]` needs a `name`");
+                    self.err(
+                        "topology::missing-key",
+                        pf,
+                        sec.span(),
+                        "`[project]` needs a `name`",
+                    );
                 }
                 Some(n) => {
                     if self.name(pf, n, "project") {
@@ -164,7 +222,12 @@ impl Cx {
             if let Some(dir) = &sec.get_ref().templates {
                 let path = t.dir.join(dir.get_ref());
                 if !path.is_dir() {
-                    self.err("topology::missing-templates", pf, dir.span(), format!("template directory `{}` does not exist", path.display()));
+                    self.err(
+                        "topology::missing-templates",
+                        pf,
+                        dir.span(),
+                        format!("template directory `{}` does not exist", path.display()),
+                    );
                 }
                 templates = Some(path);
             }
@@ -197,7 +260,13 @@ impl Cx {
                 Some(s) => match Sensitivity::parse(s.get_ref()) {
                     Some(v) => v,
                     None => {
-                        self.unknown("topology::invalid-sensitivity", pf, s, "sensitivity", &Sensitivity::NAMES);
+                        self.unknown(
+                            "topology::invalid-sensitivity",
+                            pf,
+                            s,
+                            "sensitivity",
+                            &Sensitivity::NAMES,
+                        );
                         Sensitivity::Internal
                     }
                 },
@@ -234,7 +303,12 @@ impl Cx {
             if let Some(r) = &fr.reason
                 && r.get_ref().trim().is_empty()
             {
-                self.err("topology::empty-reason", pf, r.span(), "a flow's `reason` cannot be empty");
+                self.err(
+                    "topology::empty-reason",
+                    pf,
+                    r.span(),
+                    "a flow's `reason` cannot be empty",
+                );
             }
             if !ok {
                 continue;
@@ -242,14 +316,20 @@ impl Cx {
             if let Some(prev) = flows.iter().find(|g| {
                 g.from == *fr.from.get_ref()
                     && g.to == *fr.to.get_ref()
-                    && (g.ports.is_empty() || ports.is_empty() || g.ports.iter().any(|p| ports.contains(p)))
+                    && (g.ports.is_empty()
+                        || ports.is_empty()
+                        || g.ports.iter().any(|p| ports.contains(p)))
             }) {
                 let line = prev.origin.line;
                 self.err(
                     "topology::duplicate-flow",
                     pf,
                     f.span(),
-                    format!("flow {} -> {} repeats ports of the flow at line {line}", fr.from.get_ref(), fr.to.get_ref()),
+                    format!(
+                        "flow {} -> {} repeats ports of the flow at line {line}",
+                        fr.from.get_ref(),
+                        fr.to.get_ref()
+                    ),
                 )
                 .hint = Some("merge the ports into one flow".into());
                 continue;
@@ -270,15 +350,30 @@ impl Cx {
                 continue;
             }
             if BUILTIN_PROFILES.contains(&name.get_ref().as_str()) {
-                self.err("topology::builtin-profile", pf, name.span(), format!("`{}` is a built-in profile and cannot be redefined", name.get_ref()))
-                    .hint = Some("give your profile its own name and `extends` the built-in one".into());
+                self.err(
+                    "topology::builtin-profile",
+                    pf,
+                    name.span(),
+                    format!(
+                        "`{}` is a built-in profile and cannot be redefined",
+                        name.get_ref()
+                    ),
+                )
+                .hint =
+                    Some("give your profile its own name and `extends` the built-in one".into());
                 continue;
             }
             let pr = prof.get_ref();
             let mut extends = Vec::new();
             for e in &pr.extends {
                 if !BUILTIN_PROFILES.contains(&e.get_ref().as_str()) {
-                    self.unknown("topology::unknown-profile", pf, e, "built-in profile", &BUILTIN_PROFILES);
+                    self.unknown(
+                        "topology::unknown-profile",
+                        pf,
+                        e,
+                        "built-in profile",
+                        &BUILTIN_PROFILES,
+                    );
                 } else {
                     extends.push(e.get_ref().clone());
                 }
@@ -288,12 +383,27 @@ impl Cx {
             for r in &pr.rules {
                 let rr = r.get_ref();
                 if !ids.insert(rr.id.get_ref().clone()) {
-                    self.err("topology::duplicate-rule", pf, rr.id.span(), format!("rule id `{}` is used twice in profile `{}`", rr.id.get_ref(), name.get_ref()));
+                    self.err(
+                        "topology::duplicate-rule",
+                        pf,
+                        rr.id.span(),
+                        format!(
+                            "rule id `{}` is used twice in profile `{}`",
+                            rr.id.get_ref(),
+                            name.get_ref()
+                        ),
+                    );
                 }
                 if let Some(sev) = &rr.severity
                     && !["error", "warning", "note"].contains(&sev.get_ref().as_str())
                 {
-                    self.unknown("topology::invalid-severity", pf, sev, "severity", &["error", "warning", "note"]);
+                    self.unknown(
+                        "topology::invalid-severity",
+                        pf,
+                        sev,
+                        "severity",
+                        &["error", "warning", "note"],
+                    );
                 }
                 rules.push(ProfileRule {
                     id: rr.id.get_ref().clone(),
@@ -321,7 +431,12 @@ impl Cx {
         for e in &p.exemptions {
             let er = e.get_ref();
             if er.justification.get_ref().trim().len() < 10 {
-                self.err("topology::weak-justification", pf, er.justification.span(), "an exemption needs a written justification (at least a sentence)");
+                self.err(
+                    "topology::weak-justification",
+                    pf,
+                    er.justification.span(),
+                    "an exemption needs a written justification (at least a sentence)",
+                );
             }
             exemptions.push(Exemption {
                 rule: er.rule.get_ref().clone(),
@@ -338,7 +453,9 @@ impl Cx {
         let mut contexts: HashMap<String, (String, Location)> = HashMap::new();
         let mut raw_cross: Vec<(&EnvSource, &S<raw::CrossClusterFlow>)> = Vec::new();
         for env in &t.environments {
-            if let Some(e) = self.environment(env, &zones, &known_tags, &mut cluster_owner, &mut contexts) {
+            if let Some(e) =
+                self.environment(env, &zones, &known_tags, &mut cluster_owner, &mut contexts)
+            {
                 environments.insert(e.name.clone(), e);
             }
             raw_cross.extend(env.raw.cross_cluster_flows.iter().map(|f| (env, f)));
@@ -348,7 +465,10 @@ impl Cx {
         for env in &t.environments {
             if let Some(e) = environments.get(&env.name) {
                 let rules = self.mesh_rules(env, e);
-                environments.get_mut(&env.name).expect("just read").mesh_rules = rules;
+                environments
+                    .get_mut(&env.name)
+                    .expect("just read")
+                    .mesh_rules = rules;
             }
         }
 
@@ -362,9 +482,13 @@ impl Cx {
             if f.from != f.to {
                 continue;
             }
-            let Some(zone) = zones.get(&f.from) else { continue };
+            let Some(zone) = zones.get(&f.from) else {
+                continue;
+            };
             let lonely = environments.values().all(|e| {
-                e.clusters.keys().all(|c| e.namespaces_on(c).filter(|n| n.zone == f.from).count() <= 1)
+                e.clusters
+                    .keys()
+                    .all(|c| e.namespaces_on(c).filter(|n| n.zone == f.from).count() <= 1)
             });
             if zone.same_namespace && lonely {
                 self.diags.push(
@@ -380,7 +504,12 @@ impl Cx {
 
         let mut hasher = Sha256::new();
         for file in t.files() {
-            hasher.update(file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            hasher.update(
+                file.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
             hasher.update([0]);
             hasher.update(&file.text);
             hasher.update([0]);
@@ -414,9 +543,12 @@ impl Cx {
         let r = &env.raw;
         if !is_dns_label(&env.name) {
             self.diags.push(
-                Diagnostic::error("topology::invalid-name", format!("invalid environment name: {}", dns_label_problem(&env.name)))
-                    .in_file(&f.path)
-                    .hint("the environment's name is its file name without `.toml`; rename the file"),
+                Diagnostic::error(
+                    "topology::invalid-name",
+                    format!("invalid environment name: {}", dns_label_problem(&env.name)),
+                )
+                .in_file(&f.path)
+                .hint("the environment's name is its file name without `.toml`; rename the file"),
             );
             return None;
         }
@@ -427,7 +559,13 @@ impl Cx {
                 if tags.contains(&tag.get_ref().as_str()) {
                     out.push(tag.get_ref().clone());
                 } else {
-                    cx.unknown("topology::unknown-compliance", f, tag, "compliance profile", &tags);
+                    cx.unknown(
+                        "topology::unknown-compliance",
+                        f,
+                        tag,
+                        "compliance profile",
+                        &tags,
+                    );
                 }
             }
             out
@@ -445,32 +583,56 @@ impl Cx {
                 let s = sec.get_ref();
                 let kind = match &s.kind {
                     None => {
-                        self.err("topology::missing-key", f, sec.span(), "`[environment]` needs a `kind`")
-                            .hint = Some("kind = \"production\" | \"non-production\" | \"management\"".into());
+                        self.err(
+                            "topology::missing-key",
+                            f,
+                            sec.span(),
+                            "`[environment]` needs a `kind`",
+                        )
+                        .hint = Some(
+                            "kind = \"production\" | \"non-production\" | \"management\"".into(),
+                        );
                         EnvKind::NonProduction
                     }
                     Some(k) => EnvKind::parse(k.get_ref()).unwrap_or_else(|| {
-                        self.unknown("topology::invalid-kind", f, k, "environment kind", &EnvKind::NAMES);
+                        self.unknown(
+                            "topology::invalid-kind",
+                            f,
+                            k,
+                            "environment kind",
+                            &EnvKind::NAMES,
+                        );
                         EnvKind::NonProduction
                     }),
                 };
                 let compliance = check_tags(self, &s.compliance);
-                (kind, compliance, s.description.as_ref().map(|d| d.get_ref().clone()), self.origin(f, sec))
+                (
+                    kind,
+                    compliance,
+                    s.description.as_ref().map(|d| d.get_ref().clone()),
+                    self.origin(f, sec),
+                )
             }
         };
 
         if r.clusters.is_empty() {
             self.diags.push(
-                Diagnostic::error("topology::empty-environment", format!("environment `{}` has no clusters", env.name))
-                    .at(origin.location.clone())
-                    .hint("add a `[clusters.<name>]` table, or delete the file"),
+                Diagnostic::error(
+                    "topology::empty-environment",
+                    format!("environment `{}` has no clusters", env.name),
+                )
+                .at(origin.location.clone())
+                .hint("add a `[clusters.<name>]` table, or delete the file"),
             );
         }
         if r.namespaces.is_empty() {
             self.diags.push(
-                Diagnostic::error("topology::empty-environment", format!("environment `{}` has no namespaces", env.name))
-                    .at(origin.location.clone())
-                    .hint("add a `[namespaces.<name>]` table with a `zone`"),
+                Diagnostic::error(
+                    "topology::empty-environment",
+                    format!("environment `{}` has no namespaces", env.name),
+                )
+                .at(origin.location.clone())
+                .hint("add a `[namespaces.<name>]` table with a `zone`"),
             );
         }
 
@@ -482,24 +644,38 @@ impl Cx {
             }
             let loc = self.loc(f, name);
             if let Some((other, other_loc)) = cluster_owner.get(name.get_ref()) {
-                let msg = format!("cluster `{}` is already in environment `{other}` ({other_loc})", name.get_ref());
+                let msg = format!(
+                    "cluster `{}` is already in environment `{other}` ({other_loc})",
+                    name.get_ref()
+                );
                 self.err("topology::cluster-in-two-environments", f, name.span(), msg)
                     .hint = Some("a cluster belongs to exactly one environment".into());
                 continue;
             }
             cluster_owner.insert(name.get_ref().clone(), (env.name.clone(), loc.clone()));
             let cr = c.get_ref();
-            let context = cr.context.as_ref().map(|c| c.get_ref().clone()).unwrap_or_else(|| name.get_ref().clone());
+            let context = cr
+                .context
+                .as_ref()
+                .map(|c| c.get_ref().clone())
+                .unwrap_or_else(|| name.get_ref().clone());
             let ctx_span = cr.context.as_ref().map(|c| c.span()).unwrap_or(name.span());
             if let Some((other, other_loc)) = contexts.get(&context) {
-                let msg = format!("clusters `{}` and `{other}` use the same kubeconfig context `{context}` ({other_loc})", name.get_ref());
+                let msg = format!(
+                    "clusters `{}` and `{other}` use the same kubeconfig context `{context}` ({other_loc})",
+                    name.get_ref()
+                );
                 self.err("topology::duplicate-context", f, ctx_span, msg)
                     .hint = Some("each cluster needs its own context, or diff and apply would reach the wrong cluster".into());
             } else {
-                contexts.insert(context.clone(), (name.get_ref().clone(), Location::new(f, ctx_span)));
+                contexts.insert(
+                    context.clone(),
+                    (name.get_ref().clone(), Location::new(f, ctx_span)),
+                );
             }
             if let Some(url) = &cr.api_server
-                && !(url.get_ref().starts_with("https://") && url.get_ref().len() > "https://".len())
+                && !(url.get_ref().starts_with("https://")
+                    && url.get_ref().len() > "https://".len())
             {
                 self.err("topology::invalid-api-server", f, url.span(), format!("`{}` is not an https:// URL", url.get_ref()))
                     .hint = Some("api_server pins the cluster's identity; it must be the https URL in the kubeconfig".into());
@@ -509,7 +685,12 @@ impl Cx {
                 match parse_cidr(v.get_ref()) {
                     Ok(n) => Some(n),
                     Err(msg) => {
-                        cx.err("topology::invalid-cidr", f, v.span(), format!("invalid CIDR: {msg}"));
+                        cx.err(
+                            "topology::invalid-cidr",
+                            f,
+                            v.span(),
+                            format!("invalid CIDR: {msg}"),
+                        );
                         None
                     }
                 }
@@ -536,22 +717,46 @@ impl Cx {
                 let pr = pool.get_ref();
                 let labels = self.labels(f, &pr.labels);
                 if labels.is_empty() {
-                    self.err("topology::pool-without-labels", f, pname.span(), format!("node pool `{}` has no labels, so pods cannot be pinned to it", pname.get_ref()));
+                    self.err(
+                        "topology::pool-without-labels",
+                        f,
+                        pname.span(),
+                        format!(
+                            "node pool `{}` has no labels, so pods cannot be pinned to it",
+                            pname.get_ref()
+                        ),
+                    );
                 }
                 let mut taints = Vec::new();
                 for t in &pr.taints {
                     let tr = t.get_ref();
                     if !is_label_key(tr.key.get_ref()) {
-                        self.err("topology::invalid-label", f, tr.key.span(), format!("`{}` is not a valid taint key", tr.key.get_ref()));
+                        self.err(
+                            "topology::invalid-label",
+                            f,
+                            tr.key.span(),
+                            format!("`{}` is not a valid taint key", tr.key.get_ref()),
+                        );
                     }
                     if let Some(v) = &tr.value
                         && !is_label_value(v.get_ref())
                     {
-                        self.err("topology::invalid-label", f, v.span(), format!("{:?} is not a valid taint value", v.get_ref()));
+                        self.err(
+                            "topology::invalid-label",
+                            f,
+                            v.span(),
+                            format!("{:?} is not a valid taint value", v.get_ref()),
+                        );
                     }
                     const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
                     if !EFFECTS.contains(&tr.effect.get_ref().as_str()) {
-                        self.unknown("topology::invalid-taint-effect", f, &tr.effect, "taint effect", &EFFECTS);
+                        self.unknown(
+                            "topology::invalid-taint-effect",
+                            f,
+                            &tr.effect,
+                            "taint effect",
+                            &EFFECTS,
+                        );
                     }
                     taints.push(Taint {
                         key: tr.key.get_ref().clone(),
@@ -602,8 +807,16 @@ impl Cx {
             let nr = n.get_ref();
             let zone = match &nr.zone {
                 None => {
-                    self.err("topology::missing-zone", f, name.span(), format!("namespace `{}` has no `zone`", name.get_ref()))
-                        .hint = Some(format!("every namespace belongs to exactly one zone: {}", zone_names.join(", ")));
+                    self.err(
+                        "topology::missing-zone",
+                        f,
+                        name.span(),
+                        format!("namespace `{}` has no `zone`", name.get_ref()),
+                    )
+                    .hint = Some(format!(
+                        "every namespace belongs to exactly one zone: {}",
+                        zone_names.join(", ")
+                    ));
                     continue;
                 }
                 Some(z) if !zones.contains_key(z.get_ref()) => {
@@ -616,7 +829,12 @@ impl Cx {
             if let Some(team) = &nr.team
                 && !is_label_value(team.get_ref())
             {
-                self.err("topology::invalid-label", f, team.span(), format!("team {:?} is not a valid label value", team.get_ref()));
+                self.err(
+                    "topology::invalid-label",
+                    f,
+                    team.span(),
+                    format!("team {:?} is not a valid label value", team.get_ref()),
+                );
             }
             let mut compliance = check_tags(self, &nr.compliance);
             compliance.sort();
@@ -625,14 +843,30 @@ impl Cx {
                 None => clusters.keys().cloned().collect(),
                 Some(list) => {
                     if list.get_ref().is_empty() {
-                        self.err("topology::no-clusters", f, list.span(), format!("namespace `{}` is placed on no cluster", name.get_ref()));
+                        self.err(
+                            "topology::no-clusters",
+                            f,
+                            list.span(),
+                            format!("namespace `{}` is placed on no cluster", name.get_ref()),
+                        );
                     }
                     let mut v = Vec::new();
                     for c in list.get_ref() {
                         if !r.clusters.contains_key(c.get_ref().as_str()) {
-                            self.unknown("topology::unknown-cluster", f, c, "cluster", &cluster_names);
+                            self.unknown(
+                                "topology::unknown-cluster",
+                                f,
+                                c,
+                                "cluster",
+                                &cluster_names,
+                            );
                         } else if v.contains(c.get_ref()) {
-                            self.err("topology::duplicate-cluster", f, c.span(), format!("cluster `{}` is listed twice", c.get_ref()));
+                            self.err(
+                                "topology::duplicate-cluster",
+                                f,
+                                c.span(),
+                                format!("cluster `{}` is listed twice", c.get_ref()),
+                            );
                         } else {
                             v.push(c.get_ref().clone());
                         }
@@ -675,15 +909,31 @@ impl Cx {
             }
             let labels = self.labels(f, &nr.labels);
             for (k, v) in &keyed(f, &nr.labels) {
-                if k.get_ref().starts_with("segplan.io/") || k.get_ref() == "app.kubernetes.io/managed-by" || k.get_ref().starts_with("pod-security.kubernetes.io/") {
-                    self.err("topology::reserved-label", f, k.span(), format!("label `{}` is set by segplan and cannot be overridden", k.get_ref()));
+                if k.get_ref().starts_with("segplan.io/")
+                    || k.get_ref() == "app.kubernetes.io/managed-by"
+                    || k.get_ref().starts_with("pod-security.kubernetes.io/")
+                {
+                    self.err(
+                        "topology::reserved-label",
+                        f,
+                        k.span(),
+                        format!(
+                            "label `{}` is set by segplan and cannot be overridden",
+                            k.get_ref()
+                        ),
+                    );
                 }
                 let _ = v;
             }
             let mut annotations = BTreeMap::new();
             for (k, v) in &keyed(f, &nr.annotations) {
                 if !is_label_key(k.get_ref()) {
-                    self.err("topology::invalid-label", f, k.span(), format!("`{}` is not a valid annotation key", k.get_ref()));
+                    self.err(
+                        "topology::invalid-label",
+                        f,
+                        k.span(),
+                        format!("`{}` is not a valid annotation key", k.get_ref()),
+                    );
                 }
                 annotations.insert(k.get_ref().clone(), v.get_ref().clone());
             }
@@ -724,10 +974,20 @@ impl Cx {
         for (i, rule) in env.raw.mesh_rules.iter().enumerate() {
             let r = rule.get_ref();
             let Some(ns) = e.namespaces.get(r.namespace.get_ref()) else {
-                self.unknown("topology::unknown-namespace", f, &r.namespace, "namespace", &ns_names);
+                self.unknown(
+                    "topology::unknown-namespace",
+                    f,
+                    &r.namespace,
+                    "namespace",
+                    &ns_names,
+                );
                 continue;
             };
-            if !ns.clusters.iter().any(|c| e.clusters.get(c).is_some_and(|c| c.mesh == Mesh::Istio)) {
+            if !ns
+                .clusters
+                .iter()
+                .any(|c| e.clusters.get(c).is_some_and(|c| c.mesh == Mesh::Istio))
+            {
                 self.err("topology::mesh-rule-without-mesh", f, r.namespace.span(), format!("mesh rule for namespace `{}`, but none of its clusters has `mesh = \"istio\"`", ns.name))
                     .hint = Some("set `mesh = \"istio\"` on the cluster, or remove the rule".into());
             }
@@ -740,7 +1000,12 @@ impl Cx {
             };
             if !names.insert((ns.name.clone(), name.clone())) {
                 let span = r.name.as_ref().map(|n| n.span()).unwrap_or(rule.span());
-                self.err("topology::duplicate-mesh-rule", f, span, format!("two mesh rules named `{name}` in namespace `{}`", ns.name));
+                self.err(
+                    "topology::duplicate-mesh-rule",
+                    f,
+                    span,
+                    format!("two mesh rules named `{name}` in namespace `{}`", ns.name),
+                );
             }
             if r.workload.is_empty() {
                 self.err("topology::empty-workload", f, rule.span(), "a mesh rule needs `workload` labels; an empty selector would apply to every workload")
@@ -748,26 +1013,47 @@ impl Cx {
             }
             let workload = self.labels(f, &r.workload);
             if r.from.is_empty() {
-                self.err("topology::empty-from", f, rule.span(), "a mesh rule needs at least one `from` identity (namespace/serviceaccount)");
+                self.err(
+                    "topology::empty-from",
+                    f,
+                    rule.span(),
+                    "a mesh rule needs at least one `from` identity (namespace/serviceaccount)",
+                );
             }
             let mut from = Vec::new();
             for p in &r.from {
                 let Some((pns, sa)) = p.get_ref().split_once('/') else {
-                    self.err("topology::invalid-principal", f, p.span(), format!("`{}` is not `namespace/serviceaccount`", p.get_ref()));
+                    self.err(
+                        "topology::invalid-principal",
+                        f,
+                        p.span(),
+                        format!("`{}` is not `namespace/serviceaccount`", p.get_ref()),
+                    );
                     continue;
                 };
                 match e.namespaces.get(pns) {
                     None => {
-                        let hint = did_you_mean(pns, ns_names.iter().copied()).map(|s| format!("did you mean `{s}/{sa}`?"));
-                        self.err("topology::unknown-namespace", f, p.span(), format!("unknown namespace `{pns}` in `{}`", p.get_ref()))
-                            .hint = hint;
+                        let hint = did_you_mean(pns, ns_names.iter().copied())
+                            .map(|s| format!("did you mean `{s}/{sa}`?"));
+                        self.err(
+                            "topology::unknown-namespace",
+                            f,
+                            p.span(),
+                            format!("unknown namespace `{pns}` in `{}`", p.get_ref()),
+                        )
+                        .hint = hint;
                     }
                     Some(src) if !src.service_accounts.iter().any(|s| s == sa) => {
                         let hint = did_you_mean(sa, src.service_accounts.iter().map(String::as_str))
                             .map(|s| format!("did you mean `{pns}/{s}`?"))
                             .unwrap_or_else(|| format!("declare it: `service_accounts = [\"{sa}\"]` in `[namespaces.{pns}]`"));
-                        self.err("topology::unknown-service-account", f, p.span(), format!("namespace `{pns}` declares no service account `{sa}`"))
-                            .hint = Some(hint);
+                        self.err(
+                            "topology::unknown-service-account",
+                            f,
+                            p.span(),
+                            format!("namespace `{pns}` declares no service account `{sa}`"),
+                        )
+                        .hint = Some(hint);
                     }
                     Some(_) => from.push(Principal {
                         namespace: pns.to_string(),
@@ -775,7 +1061,9 @@ impl Cx {
                     }),
                 }
             }
-            const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+            const METHODS: [&str; 9] = [
+                "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+            ];
             for m in &r.methods {
                 if !METHODS.contains(&m.get_ref().as_str()) {
                     self.unknown("topology::invalid-method", f, m, "HTTP method", &METHODS);
@@ -783,8 +1071,17 @@ impl Cx {
             }
             for p in &r.paths {
                 let s = p.get_ref();
-                if !(s.starts_with('/') || s.starts_with('*')) || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                    self.err("topology::invalid-path", f, p.span(), format!("{s:?} is not an HTTP path (it starts with `/` or `*`, without spaces)"));
+                if !(s.starts_with('/') || s.starts_with('*'))
+                    || s.chars().any(|c| c.is_control() || c.is_whitespace())
+                {
+                    self.err(
+                        "topology::invalid-path",
+                        f,
+                        p.span(),
+                        format!(
+                            "{s:?} is not an HTTP path (it starts with `/` or `*`, without spaces)"
+                        ),
+                    );
                 }
             }
             let ports = self.ports(f, &r.ports);
@@ -815,10 +1112,20 @@ impl Cx {
         let zone_names: Vec<&str> = zones.keys().map(String::as_str).collect();
         let resolve = |cx: &mut Self, end: &S<raw::Endpoint>| -> Option<(CrossEnd, Vec<Cluster>)> {
             let er = end.get_ref();
-            let env_name = er.environment.as_ref().map(|e| e.get_ref().clone()).unwrap_or(env.name.clone());
+            let env_name = er
+                .environment
+                .as_ref()
+                .map(|e| e.get_ref().clone())
+                .unwrap_or(env.name.clone());
             let Some(e) = environments.get(&env_name) else {
                 if let Some(en) = &er.environment {
-                    cx.unknown("topology::unknown-environment", f, en, "environment", &env_names);
+                    cx.unknown(
+                        "topology::unknown-environment",
+                        f,
+                        en,
+                        "environment",
+                        &env_names,
+                    );
                 }
                 return None;
             };
@@ -850,17 +1157,38 @@ impl Cx {
         let to = resolve(self, &r.to);
         let ports = self.ports(f, &r.ports);
         if r.ports.is_empty() {
-            self.err("topology::no-ports", f, flow.span(), "a cross-cluster flow needs `ports`")
-                .hint = Some("ipBlock rules without ports would open every port between clusters".into());
+            self.err(
+                "topology::no-ports",
+                f,
+                flow.span(),
+                "a cross-cluster flow needs `ports`",
+            )
+            .hint =
+                Some("ipBlock rules without ports would open every port between clusters".into());
         }
         let ((from, from_clusters), (to, to_clusters)) = (from?, to?);
         // Every cluster on either side needs CIDRs, and the two sides must not overlap.
         for (side, list) in [("from", &from_clusters), ("to", &to_clusters)] {
             for c in list {
                 if c.pod_cidr.is_none() {
-                    let span = if side == "from" { r.from.span() } else { r.to.span() };
-                    self.err("topology::missing-cidr", f, span, format!("cross-cluster flow needs `pod_cidr` on cluster `{}` ({})", c.name, c.origin))
-                        .hint = Some("ipBlock rules are built from the other cluster's pod_cidr and node_cidr".into());
+                    let span = if side == "from" {
+                        r.from.span()
+                    } else {
+                        r.to.span()
+                    };
+                    self.err(
+                        "topology::missing-cidr",
+                        f,
+                        span,
+                        format!(
+                            "cross-cluster flow needs `pod_cidr` on cluster `{}` ({})",
+                            c.name, c.origin
+                        ),
+                    )
+                    .hint = Some(
+                        "ipBlock rules are built from the other cluster's pod_cidr and node_cidr"
+                            .into(),
+                    );
                 }
             }
         }

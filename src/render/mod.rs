@@ -71,3 +71,236 @@ pub struct Rendered {
     /// Clusters in name order.
     pub clusters: Vec<RenderedCluster>,
 }
+
+pub mod plan;
+pub mod templates;
+mod write;
+
+use std::path::PathBuf;
+
+use crate::model::Model;
+pub use write::{WriteReport, write_out};
+
+/// How to render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Template directory overriding the embedded templates (file by file); falls back to the
+    /// topology's `[project] templates`.
+    pub templates: Option<PathBuf>,
+    /// Render only this cluster.
+    pub cluster: Option<String>,
+}
+
+/// Why rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("unknown environment `{0}`")]
+    UnknownEnvironment(String),
+    #[error("unknown cluster `{cluster}` in environment `{environment}` (clusters: {known})")]
+    UnknownCluster {
+        cluster: String,
+        environment: String,
+        known: String,
+    },
+    #[error("cannot read templates at {}: {message}", path.display())]
+    TemplateDir { path: PathBuf, message: String },
+    #[error("{}: not a segplan template name (known: {known})", path.display())]
+    UnknownTemplate { path: PathBuf, known: String },
+    #[error("template {template}: {message}")]
+    Template { template: String, message: String },
+    #[error(
+        "template {template} produced an invalid {kind} `{object}` for cluster {cluster}: {problem}\n--- produced ---\n{excerpt}"
+    )]
+    Produced {
+        template: String,
+        cluster: String,
+        kind: String,
+        object: String,
+        problem: String,
+        excerpt: String,
+    },
+}
+
+/// Renders every cluster of an environment (or the one of `opts.cluster`).
+pub fn render(model: &Model, env: &str, opts: &RenderOptions) -> Result<Rendered, RenderError> {
+    let environment = model
+        .environment(env)
+        .ok_or_else(|| RenderError::UnknownEnvironment(env.to_string()))?;
+    if let Some(c) = &opts.cluster
+        && !environment.clusters.contains_key(c)
+    {
+        return Err(RenderError::UnknownCluster {
+            cluster: c.clone(),
+            environment: env.to_string(),
+            known: environment
+                .clusters
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let dir = opts.templates.clone().or_else(|| model.templates.clone());
+    let templates = templates::load(dir.as_deref())?;
+    let clusters: Vec<&crate::model::Cluster> = environment
+        .clusters
+        .values()
+        .filter(|c| opts.cluster.as_ref().is_none_or(|n| *n == c.name))
+        .collect();
+    // Clusters are independent: render them on all cores, keep name order.
+    let results: Vec<Result<RenderedCluster, RenderError>> = std::thread::scope(|scope| {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(clusters.len().max(1));
+        let chunks: Vec<Vec<&crate::model::Cluster>> = (0..threads)
+            .map(|t| clusters.iter().skip(t).step_by(threads).copied().collect())
+            .collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let templates = &templates;
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|c| {
+                            let plan = plan::cluster_plan(model, environment, c);
+                            render_plan(&plan, templates)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut per_thread: Vec<std::vec::IntoIter<Result<RenderedCluster, RenderError>>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("render thread panicked").into_iter())
+            .collect();
+        let mut out = Vec::with_capacity(clusters.len());
+        for i in 0..clusters.len() {
+            if let Some(r) = per_thread[i % threads].next() {
+                out.push(r);
+            }
+        }
+        out
+    });
+    let clusters = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(Rendered {
+        environment: env.to_string(),
+        clusters,
+    })
+}
+
+/// Shapes one cluster's plan through the templates and checks every document.
+pub fn render_plan(
+    plan: &plan::ClusterPlan,
+    templates: &templates::Templates,
+) -> Result<RenderedCluster, RenderError> {
+    let mut manifests = Vec::with_capacity(plan.objects.len());
+    let mut ctx = tera::Context::new();
+    ctx.insert("context_version", &plan::CONTEXT_VERSION);
+    ctx.insert("cluster", &plan.cluster);
+    ctx.insert("environment", &plan.environment);
+    for obj in &plan.objects {
+        let (api_version, kind, template) = obj.type_info();
+        match obj {
+            plan::Object::Namespace(o) => insert_fields(&mut ctx, o),
+            plan::Object::NetworkPolicy(o) => insert_fields(&mut ctx, o),
+            plan::Object::AdmissionPolicy(o) => insert_fields(&mut ctx, o),
+            plan::Object::AdmissionBinding(o) => insert_fields(&mut ctx, o),
+            plan::Object::AuthorizationPolicy(o) => insert_fields(&mut ctx, o),
+            plan::Object::PeerAuthentication(o) => insert_fields(&mut ctx, o),
+        }
+        let meta = obj.meta();
+        let text = templates
+            .tera
+            .render(template, &ctx)
+            .map_err(|e| RenderError::Template {
+                template: templates.origin(template),
+                message: templates::tera_message(&e),
+            })?;
+        let mut yaml = text.trim().to_string();
+        yaml.push('\n');
+        let produced = |problem: String| RenderError::Produced {
+            template: templates.origin(template),
+            cluster: plan.cluster.clone(),
+            kind: kind.to_string(),
+            object: match &meta.namespace {
+                Some(ns) => format!("{ns}/{}", meta.name),
+                None => meta.name.clone(),
+            },
+            problem,
+            excerpt: excerpt(&yaml),
+        };
+        let value = check::parse_and_check(
+            &yaml,
+            api_version,
+            kind,
+            &meta.name,
+            meta.namespace.as_deref(),
+        )
+        .map_err(produced)?;
+        manifests.push(Manifest {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            yaml,
+            value,
+        });
+    }
+    Ok(RenderedCluster {
+        name: plan.cluster.clone(),
+        environment: plan.environment.clone(),
+        manifests,
+    })
+}
+
+fn insert_fields<T: serde::Serialize>(ctx: &mut tera::Context, obj: &T) {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(obj) {
+        for (k, v) in map {
+            ctx.insert(k, &v);
+        }
+    }
+}
+
+fn excerpt(yaml: &str) -> String {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut out: Vec<String> = lines
+        .iter()
+        .take(40)
+        .enumerate()
+        .map(|(i, l)| format!("{:>3} | {l}", i + 1))
+        .collect();
+    if lines.len() > 40 {
+        out.push(format!("    ... {} more lines", lines.len() - 40));
+    }
+    out.join("\n")
+}
+
+mod check;
+
+impl Rendered {
+    /// One multi-document YAML stream, clusters in name order.
+    pub fn to_yaml_stream(&self) -> String {
+        let mut out = String::new();
+        for c in &self.clusters {
+            for m in &c.manifests {
+                out.push_str("---\n");
+                out.push_str(&m.yaml);
+            }
+        }
+        out
+    }
+
+    /// A JSON `List` of every object, clusters in name order.
+    pub fn to_json(&self) -> String {
+        let items: Vec<&serde_json::Value> = self
+            .clusters
+            .iter()
+            .flat_map(|c| c.manifests.iter().map(|m| &m.value))
+            .collect();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let mut s = serde_json::to_string_pretty(&list).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}

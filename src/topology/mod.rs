@@ -74,11 +74,10 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
     }
 
     let project_path = dir.join(PROJECT_FILE);
-    let project = read_source(&project_path, &mut diags)
-        .map(|file| {
-            let raw = parse::<raw::ProjectFile>(&file, &mut diags, &mut soft).unwrap_or_default();
-            (file, raw)
-        });
+    let project = read_source(&project_path, &mut diags).map(|file| {
+        let raw = parse::<raw::ProjectFile>(&file, &mut diags, &mut soft).unwrap_or_default();
+        (file, raw)
+    });
 
     let mut env_paths = Vec::new();
     match std::fs::read_dir(dir) {
@@ -95,8 +94,11 @@ pub fn load(dir: &Path) -> Result<(Topology, Diagnostics), Diagnostics> {
             }
         }
         Err(e) => diags.push(
-            Diagnostic::error("topology::unreadable-dir", format!("cannot list directory: {e}"))
-                .in_file(dir),
+            Diagnostic::error(
+                "topology::unreadable-dir",
+                format!("cannot list directory: {e}"),
+            )
+            .in_file(dir),
         ),
     }
     env_paths.sort();
@@ -160,10 +162,19 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
                 diags,
                 "topology::missing-file",
                 "file not found".into(),
-                Some("every topology directory needs a segplan.toml; `segplan init DIR` writes one"),
+                Some(
+                    "every topology directory needs a segplan.toml; `segplan init DIR` writes one",
+                ),
             );
         }
-        Err(e) => return fail(diags, "topology::unreadable", format!("cannot read file: {e}"), None),
+        Err(e) => {
+            return fail(
+                diags,
+                "topology::unreadable",
+                format!("cannot read file: {e}"),
+                None,
+            );
+        }
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len > MAX_FILE_BYTES {
@@ -180,10 +191,20 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> 
     }
     let mut bytes = Vec::with_capacity(len as usize);
     if let Err(e) = file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
-        return fail(diags, "topology::unreadable", format!("cannot read file: {e}"), None);
+        return fail(
+            diags,
+            "topology::unreadable",
+            format!("cannot read file: {e}"),
+            None,
+        );
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return fail(diags, "topology::too-large", "file grew past the size limit while being read".into(), None);
+        return fail(
+            diags,
+            "topology::too-large",
+            "file grew past the size limit while being read".into(),
+            None,
+        );
     }
     match String::from_utf8(bytes) {
         Ok(text) => Some(SourceFile::new(path.to_path_buf(), text)),
@@ -215,7 +236,8 @@ fn parse<T: DeserializeOwned>(
         }
     };
     let mut unknown = Vec::new();
-    let result: Result<T, _> = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+    let result: Result<T, _> =
+        serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
     for path in unknown {
         let path = path.replace("$__serde_spanned_private_value.", "");
         let span = key_span(&file.text, &path);
@@ -245,14 +267,60 @@ fn toml_error(file: &Arc<SourceFile>, e: &toml::de::Error) -> Diagnostic {
 
 /// Every key segplan knows, for "did you mean" on unknown keys.
 const KNOWN_KEYS: &[&str] = &[
-    "project", "name", "templates", "dns_pod_labels", "zones", "description", "sensitivity",
-    "internet_ingress", "internet_egress", "same_namespace", "flows", "from", "to", "ports",
-    "reason", "profiles", "extends", "rules", "id", "check", "control", "severity", "exemptions",
-    "rule", "justification", "namespace", "environment", "kind", "compliance", "clusters",
-    "context", "api_server", "pod_cidr", "node_cidr", "service_cidr", "mesh", "node_pools",
-    "labels", "taints", "key", "value", "effect", "namespaces", "zone", "team", "node_pool",
-    "service_accounts", "annotations", "mesh_rules", "workload", "methods", "paths",
-    "cross_cluster_flows", "cluster",
+    "project",
+    "name",
+    "templates",
+    "dns_pod_labels",
+    "zones",
+    "description",
+    "sensitivity",
+    "internet_ingress",
+    "internet_egress",
+    "same_namespace",
+    "flows",
+    "from",
+    "to",
+    "ports",
+    "reason",
+    "profiles",
+    "extends",
+    "rules",
+    "id",
+    "check",
+    "control",
+    "severity",
+    "exemptions",
+    "rule",
+    "justification",
+    "namespace",
+    "environment",
+    "kind",
+    "compliance",
+    "clusters",
+    "context",
+    "api_server",
+    "pod_cidr",
+    "node_cidr",
+    "service_cidr",
+    "mesh",
+    "node_pools",
+    "labels",
+    "taints",
+    "key",
+    "value",
+    "effect",
+    "namespaces",
+    "zone",
+    "team",
+    "node_pool",
+    "service_accounts",
+    "annotations",
+    "mesh_rules",
+    "workload",
+    "methods",
+    "paths",
+    "cross_cluster_flows",
+    "cluster",
 ];
 
 fn known_key_hint(key: &str) -> Option<String> {
@@ -295,14 +363,21 @@ pub fn keyed<'a, V>(
     map: &'a std::collections::BTreeMap<String, raw::S<V>>,
 ) -> Vec<(raw::S<String>, &'a raw::S<V>)> {
     map.iter()
-        .map(|(k, v)| (raw::S::new(key_span_near(&file.text, v.span().start, k), k.clone()), v))
+        .map(|(k, v)| {
+            (
+                raw::S::new(key_span_near(&file.text, v.span().start, k), k.clone()),
+                v,
+            )
+        })
         .collect()
 }
 
 fn key_span_near(text: &str, value_start: usize, key: &str) -> std::ops::Range<usize> {
     let value_start = value_start.min(text.len());
     let line_start = text[..value_start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[value_start..].find('\n').map_or(text.len(), |i| value_start + i);
+    let line_end = text[value_start..]
+        .find('\n')
+        .map_or(text.len(), |i| value_start + i);
     let line = &text[line_start..line_end];
     let haystack = if line.trim_start().starts_with('[') {
         line

@@ -25,9 +25,6 @@ pub fn run(args: Args, _s: &Settings) -> Result<ExitCode, CliError> {
     for p in &written {
         eprintln!("wrote {}", p.display());
     }
-    eprintln!(
-        "next: segplan --topology {} validate",
-        args.dir.display()
-    );
+    eprintln!("next: segplan --topology {} validate", args.dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,80 @@
-//! `segplan render`.
+//! `segplan render --env ENV [--cluster NAME] [--out DIR] [-o yaml|json]`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::{CliError, Settings};
+use crate::cli::{CliError, Settings, output};
+use crate::render::{RenderError, RenderOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment(s) to work on.
-    #[arg(long = "env")]
-    pub env: Vec<String>,
+    /// Environment to render.
+    #[arg(long = "env", value_name = "ENV", required = true)]
+    pub env: String,
+    /// Render only this cluster.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Write `DIR/<cluster>/<namespace or _cluster>/<kind>-<name>.yaml` and a kustomization.yaml
+    /// per cluster instead of printing one stream.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Templates overriding the embedded ones, file by file.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Output format on stdout.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+    pub format: Format,
 }
 
-pub fn run(_args: Args, _s: &Settings) -> Result<ExitCode, CliError> {
-    Err(CliError::not_built("render"))
+/// Maps a render error to the CLI's error kinds.
+pub fn render_error(e: RenderError) -> CliError {
+    match e {
+        RenderError::TemplateDir { .. } => CliError::input(e.to_string()),
+        RenderError::UnknownEnvironment(_) | RenderError::UnknownCluster { .. } => {
+            CliError::input(e.to_string())
+        }
+        RenderError::UnknownTemplate { .. } => CliError::input(e.to_string())
+            .hint("override templates by giving a file the name of an embedded one"),
+        RenderError::Template { .. } | RenderError::Produced { .. } => {
+            CliError::input(e.to_string())
+                .hint("fix the template; `segplan render` checks every document it produces")
+        }
+    }
+}
+
+pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
+    let model = output::load_model(s)?;
+    output::check_envs(&model, std::slice::from_ref(&args.env))?;
+    let opts = RenderOptions {
+        templates: args.templates.clone(),
+        cluster: args.cluster.clone(),
+    };
+    let rendered = crate::render::render(&model, &args.env, &opts).map_err(render_error)?;
+    match &args.out {
+        Some(dir) => {
+            let report = crate::render::write_out(&rendered, dir).map_err(|e| {
+                CliError::external(format!("cannot write to {}: {e}", dir.display()))
+            })?;
+            let objects: usize = rendered.clusters.iter().map(|c| c.manifests.len()).sum();
+            eprintln!(
+                "rendered {objects} objects for {} cluster(s) into {}: {} written, {} unchanged, {} removed",
+                rendered.clusters.len(),
+                dir.display(),
+                report.written,
+                report.unchanged,
+                report.removed
+            );
+        }
+        None => match args.format {
+            Format::Yaml => output::print(&rendered.to_yaml_stream())?,
+            Format::Json => output::print(&rendered.to_json())?,
+        },
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -40,7 +40,11 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         model.flows.len(),
         if model.flows.len() == 1 { "" } else { "s" },
         model.environments.len(),
-        if model.environments.len() == 1 { "" } else { "s" },
+        if model.environments.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
     ));
     output::print(&text)?;
     Ok(ExitCode::SUCCESS)

@@ -122,6 +122,9 @@ impl GitopsError {
     }
 }
 
+/// Reads an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Options of one commit.
 pub struct CommitOptions {
     /// Branch to commit to; default the branch HEAD points at.
@@ -135,7 +138,7 @@ pub struct CommitOptions {
     /// URL Argo CD and Flux clone from; default the `origin` remote's URL.
     pub repo_url: Option<String>,
     /// Reads an environment variable (identity and dates); injectable for tests.
-    pub env: Box<dyn Fn(&str) -> Option<String>>,
+    pub env: EnvLookup,
 }
 
 impl Default for CommitOptions {
@@ -186,10 +189,16 @@ pub fn prepare(
             .and_then(|t| t.strip_prefix("refs/heads/").map(str::to_string))
             .unwrap_or_else(|| "main".into()),
     };
-    let repo_url = opts
-        .repo_url
-        .clone()
-        .unwrap_or_else(|| default_repo_url(&repo));
+    let has_management = rendered.iter().any(|r| {
+        model
+            .environment(&r.environment)
+            .is_some_and(|e| e.kind == crate::model::EnvKind::Management)
+    });
+    let repo_url = match &opts.repo_url {
+        Some(url) => url.clone(),
+        None if has_management => default_repo_url(&repo),
+        None => String::new(),
+    };
     let desired = layout::desired(
         model,
         rendered,

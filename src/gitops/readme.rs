@@ -228,11 +228,16 @@ fn edges(model: &Model, env: &Environment, used: &BTreeSet<&str>) -> Vec<Edge> {
                 End::Internet,
                 End::Zone(z.name.clone()),
                 &z.internet_ingress,
-                None,
+                Some("the zone accepts internet ingress"),
             );
         }
         if z.internet_egress {
-            add(End::Zone(z.name.clone()), End::Internet, &[], None);
+            add(
+                End::Zone(z.name.clone()),
+                End::Internet,
+                &[],
+                Some("the zone may reach the internet"),
+            );
         }
     }
     for f in &model.flows {

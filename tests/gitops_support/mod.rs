@@ -185,3 +185,5 @@ pub fn user_repo(tmp: &Path) -> PathBuf {
     git(&dir, &["commit", "-q", "-m", "user commit"]);
     dir
 }
+
+pub mod topology;

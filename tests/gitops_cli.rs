@@ -115,6 +115,11 @@ fn a_topology_change_makes_one_commit_touching_only_that_environment() {
         "\n[namespaces.reports]\nzone = \"app\"\nteam = \"bi\"\nclusters = [\"prod-us-1\"]\n",
     );
     std::fs::write(&prod, text).unwrap();
+    // The topology lives in a git repository: its HEAD becomes the Segplan-Source trailer.
+    git(&e.topology, &["init", "-q", "-b", "main"]);
+    git(&e.topology, &["add", "-A"]);
+    git(&e.topology, &["commit", "-q", "-m", "topology"]);
+    let source = head(&e.topology);
     let out = stdout(&mut e.commit(&["--env", "prod", "-m", "Add the reports namespace"]));
     assert!(out.contains("] Add the reports namespace\n"), "{out}");
     assert_eq!(commit_count(&e.repo), 3);
@@ -145,6 +150,30 @@ fn a_topology_change_makes_one_commit_touching_only_that_environment() {
     );
     let body = git(&e.repo, &["log", "-1", "--format=%B"]);
     assert!(body.contains("prod-us-1: "), "{body}");
+    assert_eq!(
+        git(
+            &e.repo,
+            &[
+                "log",
+                "-1",
+                "--format=%(trailers:key=Segplan-Source,valueonly)"
+            ]
+        )
+        .trim(),
+        source
+    );
+    assert_eq!(
+        git(
+            &e.repo,
+            &[
+                "log",
+                "-1",
+                "--format=%(trailers:key=Segplan-Topology,valueonly)"
+            ]
+        )
+        .trim(),
+        model_hash(&e.topology)
+    );
     assert!(
         body.contains("  + reports/networkpolicy-default-deny.yaml\n"),
         "{body}"

@@ -459,3 +459,36 @@ fn push_fast_forward_and_rejection() {
     assert_eq!(git(&remote, &["rev-parse", "main"]), theirs);
     assert_fsck(&remote);
 }
+
+#[test]
+fn owned_paths_match_whole_folder_names_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    // `clusters/prod-eu-10` is not `clusters/prod-eu-1`: work there does not block a commit.
+    std::fs::create_dir_all(repo.join("clusters/prod-eu-10")).unwrap();
+    std::fs::write(
+        repo.join("clusters/prod-eu-10/wip.yaml"),
+        "kind: ConfigMap\n",
+    )
+    .unwrap();
+    commit(&repo, &two_clusters()).unwrap();
+    assert_eq!(status(&repo), "?? clusters/prod-eu-10/wip.yaml\n");
+}
+
+#[test]
+fn an_edit_between_prepare_and_finish_refuses() {
+    hermetic();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    commit(&repo, &two_clusters()).unwrap();
+    let mut r = two_clusters();
+    r[0].clusters[0].manifests[0] = manifest("ns-0000", "policy-0", 3);
+    let prepared = gitops::prepare(&repo, &model(), &r, &opts()).unwrap();
+    let file = repo.join("clusters/prod-eu-1/ns-0000/networkpolicy-policy-0.yaml");
+    std::fs::write(&file, "my edit\n").unwrap();
+    let before = snapshot(&repo);
+    let err = prepared.finish().unwrap_err();
+    assert!(matches!(err, GitopsError::Dirty { .. }), "{err:?}");
+    assert_eq!(snapshot(&repo), before);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "my edit\n");
+}

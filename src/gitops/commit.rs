@@ -38,6 +38,8 @@ pub struct Prepared {
     /// Whether the branch is checked out in a working tree segplan must update.
     update_worktree: bool,
     changes: Vec<FileChange>,
+    /// Paths segplan owns in this commit (checked for uncommitted changes).
+    owned: Vec<String>,
     summary: Summary,
     message: String,
     /// Objects in the pack.
@@ -172,7 +174,7 @@ pub(crate) fn prepare(
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;
-            (None, changes, summary, String::new(), 0)
+            (None, changes, summary, String::new(), 0, owned)
         } else {
             let message = message::message(
                 opts.message.as_deref(),
@@ -207,10 +209,11 @@ pub(crate) fn prepare(
                 summary,
                 message,
                 objects,
+                owned,
             )
         }
     };
-    let (new, changes, summary, message, objects) = built;
+    let (new, changes, summary, message, objects, owned) = built;
     Ok(Prepared {
         repo,
         refname,
@@ -219,6 +222,7 @@ pub(crate) fn prepare(
         new,
         update_worktree,
         changes,
+        owned,
         summary,
         message,
         objects,
@@ -373,6 +377,11 @@ impl Prepared {
                     branch,
                     detail: "HEAD no longer points at it".into(),
                 });
+            }
+            // Files may have been edited since `prepare`: check again, just before writing.
+            let dirty = worktree::dirty_paths(&self.repo, &self.owned)?;
+            if !dirty.is_empty() {
+                return Err(GitopsError::Dirty { paths: dirty });
             }
         }
         let current = read_ref(&self.repo, &self.refname)?;

@@ -102,6 +102,15 @@ fn a_change_touches_only_the_affected_files_and_reuses_subtrees() {
     commit(&repo, &two_clusters()).unwrap();
 
     // One object changes content: blob, namespace tree, cluster tree, clusters/, root, commit.
+    let in_pack = || {
+        let out = git(&repo, &["count-objects", "-v"]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("in-pack: "))
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let packed_before = in_pack();
     let mut r = two_clusters();
     r[0].clusters[0].manifests[3] = manifest("ns-0001", "policy-1", 1);
     let CommitOutcome::Committed {
@@ -111,6 +120,11 @@ fn a_change_touches_only_the_affected_files_and_reuses_subtrees() {
         panic!("expected a commit");
     };
     assert_eq!(objects, 6, "only the changed path is written");
+    assert_eq!(
+        in_pack(),
+        packed_before + 6,
+        "the new pack holds only the new objects"
+    );
     assert_eq!(summary.clusters.len(), 1);
     assert_eq!(
         summary.clusters["prod-eu-1"].changed,

@@ -2,7 +2,8 @@
 //!
 //! [`prepare`] opens (or creates) the repository, reads the branch tip once, checks that the
 //! working tree is safe to update, and builds blobs, trees and the commit in an in-memory object
-//! store (libgit2's mempack), dumped as one pack. Nothing is written to disk.
+//! store (libgit2's mempack), then packs exactly those new objects into one pack (a
+//! `PackBuilder` fed the ids the tree writer wrote). Nothing is written to disk.
 //!
 //! [`Prepared::finish`] writes that pack into `objects/pack/` (pack file first, index last, the
 //! order git uses, so no reader ever sees an index without its pack), then moves the branch with
@@ -195,11 +196,19 @@ pub(crate) fn prepare(
                     &parents,
                 )
                 .map_err(git("write the commit"))?;
+            // Pack exactly the new objects. (`Mempack::dump` would pack everything reachable from
+            // the commit, i.e. the whole tree again on every commit.)
+            let mut pb = repo.packbuilder().map_err(git("start the pack"))?;
+            pb.set_threads(0);
+            for (id, path) in writer.written.iter().chain([&(commit, None)]) {
+                pb.insert_object(*id, path.as_deref())
+                    .map_err(git("add an object to the pack"))?;
+            }
             let mut buf = git2::Buf::new();
-            mempack
-                .dump(&repo, &mut buf)
+            pb.write_buf(&mut buf)
                 .map_err(git("pack the new objects"))?;
-            let objects = writer.written + 1;
+            let objects = pb.object_count();
+            drop(pb);
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;

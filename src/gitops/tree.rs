@@ -82,8 +82,9 @@ pub struct TreeWriter<'r> {
     repo: &'r Repository,
     /// Every file change, in path order per directory.
     pub changes: Vec<FileChange>,
-    /// Number of objects written (blobs and trees).
-    pub written: usize,
+    /// Objects written (blobs with their path, trees), in write order: exactly what the pack
+    /// of this commit must hold.
+    pub written: Vec<(Oid, Option<String>)>,
 }
 
 const BLOB: i32 = 0o100644;
@@ -94,7 +95,7 @@ impl<'r> TreeWriter<'r> {
         TreeWriter {
             repo,
             changes: Vec::new(),
-            written: 0,
+            written: Vec::new(),
         }
     }
 
@@ -221,8 +222,9 @@ impl<'r> TreeWriter<'r> {
             tb.insert(name, *id, *mode)
                 .map_err(git("add a tree entry"))?;
         }
-        self.written += 1;
-        Ok(Some(tb.write().map_err(git("write a tree"))?))
+        let id = tb.write().map_err(git("write a tree"))?;
+        self.written.push((id, None));
+        Ok(Some(id))
     }
 
     fn write_blob(
@@ -234,7 +236,7 @@ impl<'r> TreeWriter<'r> {
     ) -> Result<(), GitopsError> {
         let written = self.repo.blob(&bytes).map_err(git("write a blob"))?;
         debug_assert_eq!(written, id);
-        self.written += 1;
+        self.written.push((id, Some(path.to_string())));
         self.changes.push(FileChange {
             path: path.to_string(),
             kind,

@@ -39,8 +39,6 @@ pub struct Prepared {
     /// Whether the branch is checked out in a working tree segplan must update.
     update_worktree: bool,
     changes: Vec<FileChange>,
-    /// Paths segplan owns in this commit (checked for uncommitted changes).
-    owned: Vec<String>,
     summary: Summary,
     message: String,
     /// Objects in the pack.
@@ -175,7 +173,7 @@ pub(crate) fn prepare(
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;
-            (None, changes, summary, String::new(), 0, owned)
+            (None, changes, summary, String::new(), 0)
         } else {
             let message = message::message(
                 opts.message.as_deref(),
@@ -218,11 +216,10 @@ pub(crate) fn prepare(
                 summary,
                 message,
                 objects,
-                owned,
             )
         }
     };
-    let (new, changes, summary, message, objects, owned) = built;
+    let (new, changes, summary, message, objects) = built;
     Ok(Prepared {
         repo,
         refname,
@@ -231,7 +228,6 @@ pub(crate) fn prepare(
         new,
         update_worktree,
         changes,
-        owned,
         summary,
         message,
         objects,
@@ -387,8 +383,9 @@ impl Prepared {
                     detail: "HEAD no longer points at it".into(),
                 });
             }
-            // Files may have been edited since `prepare`: check again, just before writing.
-            let dirty = worktree::dirty_paths(&self.repo, &self.owned)?;
+            // Files may have been edited since `prepare`: check the ones this commit writes or
+            // deletes again, just before the commit point.
+            let dirty = worktree::touched_since(&self.repo, &self.changes)?;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }

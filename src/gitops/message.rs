@@ -160,6 +160,7 @@ mod tests {
             path: path.into(),
             kind,
             new: None,
+            old: None,
         }
     }
 

@@ -75,6 +75,8 @@ pub struct FileChange {
     pub kind: ChangeKind,
     /// The new blob and its contents (added and changed files).
     pub new: Option<(Oid, Vec<u8>)>,
+    /// The blob at this path before (changed and removed files).
+    pub old: Option<Oid>,
 }
 
 /// Writes trees and blobs into `repo`'s object database and records changes.
@@ -161,7 +163,12 @@ impl<'r> TreeWriter<'r> {
                         self.removed(path, old_id, mode)?;
                         self.write_blob(path, id, bytes, ChangeKind::Added)?;
                     }
-                    Some(_) => self.write_blob(path, id, bytes, ChangeKind::Changed)?,
+                    Some((old_id, _)) => {
+                        self.write_blob(path, id, bytes, ChangeKind::Changed)?;
+                        if let Some(c) = self.changes.last_mut() {
+                            c.old = Some(old_id);
+                        }
+                    }
                     None => self.write_blob(path, id, bytes, ChangeKind::Added)?,
                 }
                 Ok(Some((id, BLOB)))
@@ -241,6 +248,7 @@ impl<'r> TreeWriter<'r> {
             path: path.to_string(),
             kind,
             new: Some((id, bytes)),
+            old: None,
         });
         Ok(())
     }
@@ -252,6 +260,7 @@ impl<'r> TreeWriter<'r> {
                 path: path.to_string(),
                 kind: ChangeKind::Removed,
                 new: None,
+                old: Some(id),
             });
             return Ok(());
         }

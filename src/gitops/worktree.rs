@@ -54,6 +54,35 @@ pub fn dirty_paths(repo: &Repository, owned: &[String]) -> Result<Vec<String>, G
     Ok(dirty)
 }
 
+/// The changed paths whose working-tree file or index entry no longer matches the old commit
+/// (edited, staged, created or deleted since the full check). Costs one stat and hash per
+/// changed file, so it can run just before the commit point.
+pub fn touched_since(
+    repo: &Repository,
+    changes: &[FileChange],
+) -> Result<Vec<String>, GitopsError> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let index = repo.index().map_err(git("read the index"))?;
+    let mut touched = Vec::new();
+    for c in changes {
+        let full = workdir.join(&c.path);
+        let on_disk = if full.is_file() {
+            Some(git2::Oid::hash_file(git2::ObjectType::Blob, &full).map_err(git("hash a file"))?)
+        } else if full.exists() {
+            Some(git2::Oid::ZERO_SHA1) // a folder where the file should be
+        } else {
+            None
+        };
+        let staged = index.get_path(Path::new(&c.path), 0).map(|e| e.id);
+        if on_disk != c.old || staged != c.old {
+            touched.push(c.path.clone());
+        }
+    }
+    Ok(touched)
+}
+
 /// Brings the working tree and the index in line with the commit for the changed paths.
 pub fn update(repo: &Repository, changes: &[FileChange]) -> Result<(), GitopsError> {
     let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {

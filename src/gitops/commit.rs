@@ -130,6 +130,7 @@ pub(crate) fn prepare(
         &repo,
     )?;
 
+    let started = std::time::Instant::now();
     let built = {
         let old_commit = old
             .map(|id| repo.find_commit(id))
@@ -141,11 +142,13 @@ pub(crate) fn prepare(
             .transpose()
             .map_err(git("read the branch tree"))?;
         let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &inputs.desired)?;
+        tracing::debug!("planned edits in {:?}", started.elapsed());
         if update_worktree {
             let dirty = worktree::dirty_paths(&repo, &owned)?;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }
+            tracing::debug!("checked the working tree in {:?}", started.elapsed());
         }
 
         let odb = repo.odb().map_err(git("open the object database"))?;
@@ -162,6 +165,12 @@ pub(crate) fn prepare(
             }
         };
         let changes = std::mem::take(&mut writer.changes);
+        tracing::debug!(
+            "built the tree in {:?}: {} objects, {} file changes",
+            started.elapsed(),
+            writer.written.len(),
+            changes.len()
+        );
         let summary = Summary::new(&changes, &|c| existed.contains_key(c), &|c| {
             inputs.desired.clusters.contains_key(c)
         });
@@ -206,6 +215,7 @@ pub(crate) fn prepare(
             pb.write_buf(&mut buf)
                 .map_err(git("pack the new objects"))?;
             let objects = pb.object_count();
+            tracing::debug!("packed {objects} objects in {:?}", started.elapsed());
             drop(pb);
             mempack
                 .reset()
@@ -394,7 +404,9 @@ impl Prepared {
         if current != self.old {
             return Err(self.moved(current));
         }
+        let started = std::time::Instant::now();
         write_pack(&self.repo, pack)?;
+        tracing::debug!("wrote the pack in {:?}", started.elapsed());
         let reflog = format!(
             "segplan commit: {}",
             self.message.lines().next().unwrap_or_default()
@@ -415,11 +427,12 @@ impl Prepared {
         }
         tracing::info!("{} -> {commit}", self.refname);
         if self.update_worktree {
-            worktree::update(&self.repo, &self.changes).map_err(|e| {
-                GitopsError::WorktreeUpdate {
-                    commit: *commit,
-                    reason: e.to_string(),
-                }
+            let started = std::time::Instant::now();
+            let updated = worktree::update(&self.repo, &self.changes);
+            tracing::debug!("updated the working tree in {:?}", started.elapsed());
+            updated.map_err(|e| GitopsError::WorktreeUpdate {
+                commit: *commit,
+                reason: e.to_string(),
             })?;
         }
         Ok(CommitOutcome::Committed {

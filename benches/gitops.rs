@@ -106,6 +106,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     // `cargo bench` passes `--bench`; any other run (`cargo test --benches`) is a quick smoke run.
     let quick = !std::env::args().any(|a| a == "--bench");
+    if std::env::var_os("SEGPLAN_BENCH_VERBOSE").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("segplan=debug")
+            .with_writer(std::io::stderr)
+            .without_time()
+            .try_init();
+    }
     let clusters = env_usize("SEGPLAN_BENCH_CLUSTERS", if quick { 2 } else { 10 });
     let namespaces = env_usize("SEGPLAN_BENCH_NAMESPACES", if quick { 20 } else { 1000 });
     let rounds = env_usize("SEGPLAN_BENCH_ROUNDS", if quick { 1 } else { 5 });

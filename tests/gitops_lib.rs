@@ -506,3 +506,28 @@ fn an_edit_between_prepare_and_finish_refuses() {
     assert_eq!(snapshot(&repo), before);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "my edit\n");
 }
+
+#[test]
+fn deleted_owned_files_refuse_and_ignored_files_do_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    std::fs::write(repo.join(".gitignore"), "*.swp\n").unwrap();
+    git(&repo, &["add", ".gitignore"]);
+    git(&repo, &["commit", "-q", "-m", "ignore swap files"]);
+    commit(&repo, &two_clusters()).unwrap();
+    std::fs::write(repo.join("clusters/prod-eu-1/ns-0000/.x.swp"), "editor\n").unwrap();
+    let mut r = two_clusters();
+    r[0].clusters[0].manifests.pop();
+    commit(&repo, &r).expect("an ignored file does not block");
+
+    let gone = "clusters/prod-us-1/ns-0001/networkpolicy-policy-1.yaml";
+    std::fs::remove_file(repo.join(gone)).unwrap();
+    let before = snapshot(&repo);
+    r[0].clusters[1].manifests[0] = manifest("ns-0000", "policy-0", 5);
+    let err = commit(&repo, &r).unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::Dirty { paths } if paths == &[gone]),
+        "{err:?}"
+    );
+    assert_eq!(snapshot(&repo), before);
+}

@@ -144,7 +144,8 @@ pub(crate) fn prepare(
         let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &inputs.desired)?;
         tracing::debug!("planned edits in {:?}", started.elapsed());
         if update_worktree {
-            let dirty = worktree::dirty_paths(&repo, &owned)?;
+            let head = owned_head_blobs(&repo, old_tree.as_ref(), &owned)?;
+            let dirty = super::status::dirty_owned(&repo, &owned, &head)?;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }
@@ -336,6 +337,31 @@ fn plan_edits(
         root.insert(ENVS_DIR.to_string(), Edit::Edit(env_edits));
     }
     Ok((root, owned, existed))
+}
+
+/// The blobs of the old tree under the owned paths (`path -> id`).
+fn owned_head_blobs(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    owned: &[String],
+) -> Result<BTreeMap<String, Oid>, GitopsError> {
+    let mut out = BTreeMap::new();
+    let Some(old) = old else { return Ok(out) };
+    for p in owned {
+        let Ok(entry) = old.get_path(Path::new(p)) else {
+            continue;
+        };
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) => {
+                let t = repo.find_tree(entry.id()).map_err(git("read a tree"))?;
+                super::tree::blobs(repo, &t, p, &mut out)?;
+            }
+            _ => {
+                out.insert(p.clone(), entry.id());
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn subtree<'r>(

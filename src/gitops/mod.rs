@@ -18,6 +18,7 @@ pub mod layout;
 pub mod message;
 pub mod push;
 pub mod readme;
+pub mod status;
 pub mod sync;
 pub mod tree;
 pub mod worktree;

@@ -2,13 +2,14 @@
 //! the update after it.
 //!
 //! Before: the index must not be locked, and no path segplan owns may differ from HEAD (staged,
-//! unstaged or untracked). After the branch moved, only the files the commit changed are
+//! unstaged or untracked; see [`super::status`]); just before the commit point, the files the
+//! commit touches are checked again ([`touched_since`]). After the branch moved, only the files the commit changed are
 //! written or deleted, and only their index entries are replaced (with fresh stat data, so
 //! `git status` needs no re-hash); staged work elsewhere in the index is kept as it is.
 
 use std::path::{Path, PathBuf};
 
-use git2::{IndexEntry, IndexTime, Repository, Status, StatusOptions};
+use git2::{IndexEntry, IndexTime, Repository};
 
 use super::GitopsError;
 use super::tree::{ChangeKind, FileChange, git};
@@ -25,33 +26,6 @@ pub fn check_index_lock(repo: &Repository) -> Result<(), GitopsError> {
         return Err(GitopsError::IndexLocked { path: lock });
     }
     Ok(())
-}
-
-/// Paths under `owned` (repository-relative folders or files) that differ from HEAD, including
-/// untracked files; ignored files are not reported.
-pub fn dirty_paths(repo: &Repository, owned: &[String]) -> Result<Vec<String>, GitopsError> {
-    if owned.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    for p in owned {
-        opts.pathspec(p);
-    }
-    let statuses = repo
-        .statuses(Some(&mut opts))
-        .map_err(git("read the working tree status"))?;
-    let mut dirty = Vec::new();
-    for s in statuses.iter() {
-        if s.status() != Status::CURRENT && !s.status().contains(Status::IGNORED) {
-            dirty.push(String::from_utf8_lossy(s.path_bytes()).into_owned());
-        }
-    }
-    dirty.sort();
-    Ok(dirty)
 }
 
 /// The changed paths whose working-tree file or index entry no longer matches the old commit

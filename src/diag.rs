@@ -28,6 +28,7 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A file as read, shown to the user as `path`.
     pub fn new(path: PathBuf, text: String) -> Arc<Self> {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
@@ -56,6 +57,7 @@ pub struct Location {
 }
 
 impl Location {
+    /// A span of `file`.
     pub fn new(file: &Arc<SourceFile>, span: Range<usize>) -> Self {
         Self {
             file: Arc::clone(file),
@@ -63,14 +65,17 @@ impl Location {
         }
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.file.path
     }
 
+    /// The 1-based line of the span's start.
     pub fn line(&self) -> usize {
         self.file.line_col(self.span.start).0
     }
 
+    /// The 1-based column (in characters) of the span's start.
     pub fn column(&self) -> usize {
         self.file.line_col(self.span.start).1
     }
@@ -101,6 +106,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error (validation fails) with a stable code and a message.
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
@@ -113,6 +119,7 @@ impl Diagnostic {
         }
     }
 
+    /// A warning: shown, but validation passes.
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
@@ -120,36 +127,43 @@ impl Diagnostic {
         }
     }
 
+    /// Places the diagnostic at a span of a file.
     pub fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
         self
     }
 
+    /// Places the diagnostic, if a location is known.
     pub fn at_opt(mut self, location: Option<Location>) -> Self {
         self.location = location;
         self
     }
 
+    /// Names the file, for problems without a span.
     pub fn in_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
         self
     }
 
+    /// The text under the snippet's marker.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
 
+    /// What to do about it (`help:`).
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
+    /// A hint, if there is one.
     pub fn hint_opt(mut self, hint: Option<String>) -> Self {
         self.hint = hint;
         self
     }
 
+    /// Whether this is an error rather than a warning.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -180,6 +194,7 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
+    /// Adds a diagnostic.
     pub fn push(&mut self, d: Diagnostic) {
         self.items.push(d);
     }
@@ -190,22 +205,27 @@ impl Diagnostics {
         self.items.last_mut().expect("just pushed")
     }
 
+    /// Adds several.
     pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
         self.items.extend(other);
     }
 
+    /// Whether any of them is an error.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// How many there are.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// The diagnostics, in the order they were found.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter()
     }
@@ -241,17 +261,30 @@ impl IntoIterator for Diagnostics {
     }
 }
 
-/// The closest candidate to `name` within a small edit distance, for "did you mean" hints.
+/// The closest candidate to `name` within a small edit distance, for "did you mean" hints;
+/// failing that, the shortest candidate that `name` (three characters or more) begins
+/// (`prod` -> `production`, `pci` -> `pci-dss`).
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), *c))
         .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
-        .min_by_key(|(d, c)| (*d, c.to_string()))
-        .map(|(_, c)| c.to_string())
+        .min_by_key(|(d, c)| (*d, c.to_string()));
+    if let Some((_, c)) = close {
+        return Some(c.to_string());
+    }
+    if name.chars().count() < 3 {
+        return None;
+    }
+    candidates
+        .iter()
+        .filter(|c| c.len() > name.len() && c.starts_with(name))
+        .min_by_key(|c| (c.len(), c.to_string()))
+        .map(|c| c.to_string())
 }
 
 /// Renders diagnostics as miette reports with source snippets.
@@ -262,8 +295,11 @@ pub fn render(diags: &[Diagnostic], color: bool) -> String {
     } else {
         GraphicalTheme::unicode_nocolor()
     };
+    // No wrapping: a message stays on one line, so names and paths are never split and the
+    // output can be searched; the terminal wraps long lines itself.
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
+        .with_wrap_lines(false)
         .with_links(false);
     let mut out = String::new();
     for d in diags {
@@ -272,8 +308,32 @@ pub fn render(diags: &[Diagnostic], color: bool) -> String {
             out.push_str(&d.to_string());
             out.push('\n');
         }
+        // A blank line between reports.
+        out.push('\n');
     }
     out
+}
+
+/// A source file shows its path in the snippet header (`╭─[prod.toml:12:8]`).
+impl miette::SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.path.display().to_string(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
 }
 
 struct MietteDiag<'a>(&'a Diagnostic);
@@ -286,9 +346,11 @@ impl fmt::Debug for MietteDiag<'_> {
 
 impl fmt::Display for MietteDiag<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // With a location, the snippet's header names `file:line:col`; without one, the
+        // message itself names the file.
         let d = self.0;
         match (&d.location, &d.path) {
-            (Some(loc), _) => write!(f, "{}: {}", loc, d.message),
+            (Some(_), _) => write!(f, "{}", d.message),
             (None, Some(p)) => write!(f, "{}: {}", p.display(), d.message),
             _ => write!(f, "{}", d.message),
         }
@@ -320,7 +382,7 @@ impl miette::Diagnostic for MietteDiag<'_> {
         self.0
             .location
             .as_ref()
-            .map(|l| &l.file.text as &dyn miette::SourceCode)
+            .map(|l| &*l.file as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
@@ -351,5 +413,14 @@ mod tests {
         assert_eq!(did_you_mean("databse", zones), Some("database".into()));
         assert_eq!(did_you_mean("ap", zones), Some("app".into()));
         assert_eq!(did_you_mean("payments", zones), None);
+        assert_eq!(
+            did_you_mean("prod", ["production", "management"]),
+            Some("production".into())
+        );
+        assert_eq!(
+            did_you_mean("pci", ["pci-dss", "hipaa", "soc2"]),
+            Some("pci-dss".into())
+        );
+        assert_eq!(did_you_mean("pc", ["pci-dss"]), None);
     }
 }

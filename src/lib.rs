@@ -12,16 +12,20 @@
 //! * [`gitops`] commits rendered manifests into a GitOps repository (git2);
 //! * [`live`] reads, diffs and applies live clusters (kube-rs);
 //! * [`analysis`] computes reachability from NetworkPolicies;
+//! * [`compliance`] runs compliance profiles (PCI DSS, HIPAA, SOC 2) on the plan;
 //! * [`report`] formats findings and diffs;
 //! * [`cli`] is the command line, the only place that prints.
 
 pub mod analysis;
 pub mod cli;
+pub mod compliance;
 pub mod diag;
 pub mod example;
 pub mod gitops;
+pub mod intent;
 pub mod live;
 pub mod model;
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod topology;

@@ -88,7 +88,10 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub topology: PathBuf,
+    /// Colour on stdout.
     pub color: bool,
+    /// Colour on stderr (diagnostics): `--color always` forces it, `auto` needs a terminal.
+    pub color_stderr: bool,
     pub stdout_is_terminal: bool,
     pub stderr_is_terminal: bool,
 }
@@ -103,18 +106,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_tracing(&cli);
     let settings = settings(&cli);
+    init_tracing(&cli, settings.color_stderr);
     match run(cli.command, &settings) {
         Ok(code) => code,
         Err(e) => {
             if e.is_broken_pipe() {
                 return ExitCode::SUCCESS;
             }
-            eprint!(
-                "{}",
-                e.render(settings.color && settings.stderr_is_terminal)
-            );
+            eprint!("{}", e.render(settings.color_stderr));
             ExitCode::from(e.exit_code())
         }
     }
@@ -129,15 +129,21 @@ fn settings(cli: &Cli) -> Settings {
         ColorChoice::Never => false,
         ColorChoice::Auto => stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
     };
+    let color_stderr = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stderr_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+    };
     Settings {
         topology: cli.topology.clone(),
         color,
+        color_stderr,
         stdout_is_terminal,
         stderr_is_terminal,
     }
 }
 
-fn init_tracing(cli: &Cli) {
+fn init_tracing(cli: &Cli, ansi: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if cli.quiet {
         "error"
@@ -154,6 +160,7 @@ fn init_tracing(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .without_time()
         .try_init();

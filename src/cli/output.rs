@@ -18,10 +18,7 @@ pub fn load_model(s: &Settings) -> Result<Model, CliError> {
     match crate::model::load(&s.topology) {
         Ok((model, warnings)) => {
             if !warnings.is_empty() {
-                eprint!(
-                    "{}",
-                    crate::diag::render(&warnings, s.color && s.stderr_is_terminal)
-                );
+                eprint!("{}", crate::diag::render(&warnings, s.color_stderr));
             }
             Ok(model)
         }

@@ -22,5 +22,26 @@ pub fn load(
     dir: &std::path::Path,
 ) -> Result<(Model, Vec<crate::diag::Diagnostic>), Vec<crate::diag::Diagnostic>> {
     let (topology, parse_diags) = crate::topology::load(dir).map_err(|d| d.into_sorted())?;
+    let result = build(&topology, parse_diags);
+    match &result {
+        Ok((model, _)) => tracing::info!(
+            "topology `{}` is valid: {} environment(s), {} zone(s)",
+            model.project,
+            model.environments.len(),
+            model.zones.len()
+        ),
+        Err(diags) => tracing::debug!("topology is invalid: {} diagnostic(s)", diags.len()),
+    }
+    result
+}
+
+/// Parses and validates a topology given as in-memory files (`(file name, bytes)`), as
+/// [`load`] would a directory `dir` holding them. Handy for tests that build topologies.
+pub fn load_files(
+    dir: &std::path::Path,
+    files: &[(&str, &[u8])],
+) -> Result<(Model, Vec<crate::diag::Diagnostic>), Vec<crate::diag::Diagnostic>> {
+    let (topology, parse_diags) =
+        crate::topology::load_files(dir, files).map_err(|d| d.into_sorted())?;
     build(&topology, parse_diags)
 }

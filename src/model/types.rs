@@ -37,6 +37,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The name as written in the topology (and in manifests).
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
@@ -62,6 +63,7 @@ pub struct PortSpec {
 }
 
 impl PortSpec {
+    /// The last port of the range (the port itself for a single port).
     pub fn end(&self) -> u16 {
         self.end_port.unwrap_or(self.port)
     }
@@ -79,9 +81,13 @@ impl fmt::Display for PortSpec {
 /// Why a port string is not valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortError {
+    /// No `/PROTOCOL`.
     MissingProtocol,
+    /// A protocol other than TCP, UDP and SCTP.
     Protocol(String),
+    /// Not a number between 1 and 65535.
     Number(String),
+    /// A range that ends before it starts.
     Range(u16, u16),
 }
 
@@ -142,7 +148,9 @@ pub enum Sensitivity {
 }
 
 impl Sensitivity {
+    /// Every sensitivity, as written in the topology.
     pub const NAMES: [&'static str; 3] = ["public", "internal", "restricted"];
+    /// Parses the name as written in the topology.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "public" => Some(Self::Public),
@@ -151,6 +159,7 @@ impl Sensitivity {
             _ => None,
         }
     }
+    /// The name as written in the topology (and in manifests).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Public => "public",
@@ -170,7 +179,9 @@ pub enum EnvKind {
 }
 
 impl EnvKind {
+    /// Every kind, as written in the topology.
     pub const NAMES: [&'static str; 3] = ["production", "non-production", "management"];
+    /// Parses the name as written in the topology.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "production" => Some(Self::Production),
@@ -179,6 +190,7 @@ impl EnvKind {
             _ => None,
         }
     }
+    /// The name as written in the topology (and in manifests).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Production => "production",
@@ -196,6 +208,7 @@ pub enum Mesh {
     Istio,
 }
 
+/// A security zone of `segplan.toml`.
 #[derive(Debug, Clone)]
 pub struct Zone {
     pub name: String,
@@ -207,6 +220,7 @@ pub struct Zone {
     pub origin: Origin,
 }
 
+/// An allowed path between two zones (`[[flows]]`).
 #[derive(Debug, Clone)]
 pub struct Flow {
     pub from: String,
@@ -216,6 +230,7 @@ pub struct Flow {
     pub origin: Origin,
 }
 
+/// A node pool's taint.
 #[derive(Debug, Clone)]
 pub struct Taint {
     pub key: String,
@@ -223,6 +238,7 @@ pub struct Taint {
     pub effect: String,
 }
 
+/// A cluster's node pool namespaces can be pinned to.
 #[derive(Debug, Clone)]
 pub struct NodePool {
     pub name: String,
@@ -231,6 +247,7 @@ pub struct NodePool {
     pub origin: Origin,
 }
 
+/// A Kubernetes cluster of an environment.
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub name: String,
@@ -254,6 +271,7 @@ impl Cluster {
     }
 }
 
+/// A namespace segplan manages, in one environment.
 #[derive(Debug, Clone)]
 pub struct Namespace {
     pub name: String,
@@ -287,6 +305,7 @@ impl Principal {
     }
 }
 
+/// An Istio authorization rule (`[[mesh_rules]]`).
 #[derive(Debug, Clone)]
 pub struct MeshRule {
     pub name: String,
@@ -308,6 +327,7 @@ pub struct CrossEnd {
     pub zone: String,
 }
 
+/// A flow between clusters (`[[cross_cluster_flows]]`), rendered as ipBlock rules.
 #[derive(Debug, Clone)]
 pub struct CrossClusterFlow {
     pub from: CrossEnd,
@@ -319,6 +339,7 @@ pub struct CrossClusterFlow {
     pub origin: Origin,
 }
 
+/// One `<env>.toml`: its clusters, namespaces and mesh rules.
 #[derive(Debug, Clone)]
 pub struct Environment {
     pub name: String,
@@ -351,6 +372,7 @@ pub struct ProfileRule {
     pub origin: Origin,
 }
 
+/// A user-defined compliance profile (`[profiles.<name>]`).
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
@@ -360,6 +382,7 @@ pub struct Profile {
     pub origin: Origin,
 }
 
+/// A compliance rule switched off, with its justification (`[[exemptions]]`).
 #[derive(Debug, Clone)]
 pub struct Exemption {
     pub rule: String,
@@ -388,6 +411,7 @@ pub struct Model {
 }
 
 impl Model {
+    /// The environment of that name.
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.get(name)
     }

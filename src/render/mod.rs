@@ -6,6 +6,13 @@
 
 use std::collections::BTreeMap;
 
+/// A string as a YAML scalar that reads back as exactly that string (see [`templates::escape_yaml`]).
+pub fn yaml_scalar(s: &str) -> String {
+    let mut out = Vec::new();
+    let _ = templates::escape_yaml(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -57,7 +64,7 @@ impl RenderedCluster {
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
         );
         for path in files.keys() {
-            k.push_str(&format!("- {}\n", serde_json::Value::String(path.clone())));
+            k.push_str(&format!("- {}\n", yaml_scalar(path)));
         }
         files.insert("kustomization.yaml".to_string(), k);
         files
@@ -108,17 +115,22 @@ pub enum RenderError {
     UnknownTemplate { path: PathBuf, known: String },
     #[error("template {template}: {message}")]
     Template { template: String, message: String },
-    #[error(
-        "template {template} produced an invalid {kind} `{object}` for cluster {cluster}: {problem}\n--- produced ---\n{excerpt}"
-    )]
+    #[error("template {template} produced an invalid {} `{}` for cluster {}: {}\n--- produced ---\n{}", .detail.kind, .detail.object, .detail.cluster, .detail.problem, .detail.excerpt)]
     Produced {
         template: String,
-        cluster: String,
-        kind: String,
-        object: String,
-        problem: String,
-        excerpt: String,
+        detail: Box<Produced>,
     },
+}
+
+/// What a template produced that failed the checks.
+#[derive(Debug)]
+pub struct Produced {
+    pub cluster: String,
+    pub kind: String,
+    pub object: String,
+    pub problem: String,
+    /// The produced document, with line numbers.
+    pub excerpt: String,
 }
 
 /// Renders every cluster of an environment (or the one of `opts.cluster`).
@@ -195,20 +207,25 @@ pub fn render_plan(
     templates: &templates::Templates,
 ) -> Result<RenderedCluster, RenderError> {
     let mut manifests = Vec::with_capacity(plan.objects.len());
-    let mut ctx = tera::Context::new();
-    ctx.insert("context_version", &plan::CONTEXT_VERSION);
-    ctx.insert("cluster", &plan.cluster);
-    ctx.insert("environment", &plan.environment);
+    let mut base = tera::Context::new();
+    base.insert("context_version", &plan::CONTEXT_VERSION);
+    base.insert("cluster", &plan.cluster);
+    base.insert("environment", &plan.environment);
     for obj in &plan.objects {
         let (api_version, kind, template) = obj.type_info();
-        match obj {
-            plan::Object::Namespace(o) => insert_fields(&mut ctx, o),
-            plan::Object::NetworkPolicy(o) => insert_fields(&mut ctx, o),
-            plan::Object::AdmissionPolicy(o) => insert_fields(&mut ctx, o),
-            plan::Object::AdmissionBinding(o) => insert_fields(&mut ctx, o),
-            plan::Object::AuthorizationPolicy(o) => insert_fields(&mut ctx, o),
-            plan::Object::PeerAuthentication(o) => insert_fields(&mut ctx, o),
-        }
+        let fields = match obj {
+            plan::Object::Namespace(o) => tera::Context::from_serialize(o),
+            plan::Object::NetworkPolicy(o) => tera::Context::from_serialize(o),
+            plan::Object::AdmissionPolicy(o) => tera::Context::from_serialize(o),
+            plan::Object::AdmissionBinding(o) => tera::Context::from_serialize(o),
+            plan::Object::AuthorizationPolicy(o) => tera::Context::from_serialize(o),
+            plan::Object::PeerAuthentication(o) => tera::Context::from_serialize(o),
+        };
+        let mut ctx = base.clone();
+        ctx.extend(fields.map_err(|e| RenderError::Template {
+            template: templates.origin(template),
+            message: templates::tera_message(&e),
+        })?);
         let meta = obj.meta();
         let text = templates
             .tera
@@ -221,14 +238,16 @@ pub fn render_plan(
         yaml.push('\n');
         let produced = |problem: String| RenderError::Produced {
             template: templates.origin(template),
-            cluster: plan.cluster.clone(),
-            kind: kind.to_string(),
-            object: match &meta.namespace {
-                Some(ns) => format!("{ns}/{}", meta.name),
-                None => meta.name.clone(),
-            },
-            problem,
-            excerpt: excerpt(&yaml),
+            detail: Box::new(Produced {
+                cluster: plan.cluster.clone(),
+                kind: kind.to_string(),
+                object: match &meta.namespace {
+                    Some(ns) => format!("{ns}/{}", meta.name),
+                    None => meta.name.clone(),
+                },
+                problem,
+                excerpt: excerpt(&yaml),
+            }),
         };
         let value = check::parse_and_check(
             &yaml,
@@ -252,14 +271,6 @@ pub fn render_plan(
         environment: plan.environment.clone(),
         manifests,
     })
-}
-
-fn insert_fields<T: serde::Serialize>(ctx: &mut tera::Context, obj: &T) {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(obj) {
-        for (k, v) in map {
-            ctx.insert(k, &v);
-        }
-    }
 }
 
 fn excerpt(yaml: &str) -> String {

@@ -78,7 +78,7 @@ fn is_plain_safe(s: &str) -> bool {
         "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nil", "none",
     ];
     let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'))
         && !SPECIAL.contains(&s.to_ascii_lowercase().as_str())
 }

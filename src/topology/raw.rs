@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+/// A value with its byte span in the file.
 pub type S<T> = Spanned<T>;
 /// A table of named items. Keys are plain strings (serde_ignored cannot see spanned keys);
 /// [`crate::topology::keyed`] recovers each key's span from its value's.
@@ -27,6 +28,7 @@ pub struct ProjectFile {
     pub exemptions: Vec<S<Exemption>>,
 }
 
+/// `[project]`.
 #[derive(Debug, Deserialize, Default)]
 pub struct ProjectSection {
     pub name: Option<S<String>>,
@@ -36,6 +38,7 @@ pub struct ProjectSection {
     pub dns_pod_labels: Option<S<BTreeMap<String, S<String>>>>,
 }
 
+/// `[zones.<name>]`.
 #[derive(Debug, Deserialize, Default)]
 pub struct Zone {
     pub description: Option<S<String>>,
@@ -47,6 +50,7 @@ pub struct Zone {
     pub same_namespace: Option<S<bool>>,
 }
 
+/// `[[flows]]`.
 #[derive(Debug, Deserialize)]
 pub struct Flow {
     pub from: S<String>,
@@ -100,6 +104,7 @@ pub struct EnvFile {
     pub cross_cluster_flows: Vec<S<CrossClusterFlow>>,
 }
 
+/// `[environment]`.
 #[derive(Debug, Deserialize, Default)]
 pub struct EnvironmentSection {
     pub kind: Option<S<String>>,
@@ -108,6 +113,7 @@ pub struct EnvironmentSection {
     pub description: Option<S<String>>,
 }
 
+/// `[clusters.<name>]`.
 #[derive(Debug, Deserialize, Default)]
 pub struct Cluster {
     pub context: Option<S<String>>,
@@ -120,6 +126,7 @@ pub struct Cluster {
     pub node_pools: Map<NodePool>,
 }
 
+/// `[clusters.<cluster>.node_pools.<name>]`.
 #[derive(Debug, Deserialize, Default)]
 pub struct NodePool {
     #[serde(default)]
@@ -128,6 +135,7 @@ pub struct NodePool {
     pub taints: Vec<S<Taint>>,
 }
 
+/// One of a node pool's `taints`.
 #[derive(Debug, Deserialize)]
 pub struct Taint {
     pub key: S<String>,
@@ -135,6 +143,7 @@ pub struct Taint {
     pub effect: S<String>,
 }
 
+/// `[namespaces.<name>]`.
 #[derive(Debug, Deserialize, Default)]
 pub struct Namespace {
     pub zone: Option<S<String>>,
@@ -151,6 +160,7 @@ pub struct Namespace {
     pub annotations: BTreeMap<String, S<String>>,
 }
 
+/// `[[mesh_rules]]`.
 #[derive(Debug, Deserialize)]
 pub struct MeshRule {
     pub name: Option<S<String>>,
@@ -167,6 +177,7 @@ pub struct MeshRule {
     pub ports: Vec<S<String>>,
 }
 
+/// `[[cross_cluster_flows]]`.
 #[derive(Debug, Deserialize)]
 pub struct CrossClusterFlow {
     pub from: S<Endpoint>,
@@ -176,6 +187,7 @@ pub struct CrossClusterFlow {
     pub reason: Option<S<String>>,
 }
 
+/// One end of a cross-cluster flow: `{ environment, cluster, zone }`.
 #[derive(Debug, Deserialize)]
 pub struct Endpoint {
     pub environment: Option<S<String>>,

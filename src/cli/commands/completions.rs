@@ -6,6 +6,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CliError};
 
+/// Arguments of `segplan completions`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The shell to write completions for.
@@ -13,6 +14,7 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
+/// Prints the completions of `args.shell` on stdout.
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
@@ -21,6 +23,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints the man page (roff) on stdout.
 pub fn manpage() -> Result<ExitCode, CliError> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command())

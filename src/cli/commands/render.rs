@@ -14,9 +14,12 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment to render.
-    #[arg(long = "env", value_name = "ENV", required = true)]
-    pub env: String,
+    /// Environment to render (repeatable).
+    #[arg(long = "env", value_name = "ENV", required_unless_present = "all_envs")]
+    pub env: Vec<String>,
+    /// Render every environment of the topology.
+    #[arg(long, conflicts_with = "env")]
+    pub all_envs: bool,
     /// Render only this cluster.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
@@ -50,21 +53,37 @@ pub fn render_error(e: RenderError) -> CliError {
 
 pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     let model = output::load_model(s)?;
-    output::check_envs(&model, std::slice::from_ref(&args.env))?;
+    let envs: Vec<String> = if args.all_envs {
+        model.environments.keys().cloned().collect()
+    } else {
+        args.env.clone()
+    };
+    output::check_envs(&model, &envs)?;
+    if args.cluster.is_some() && envs.len() != 1 {
+        return Err(CliError::input("--cluster needs exactly one --env"));
+    }
     let opts = RenderOptions {
         templates: args.templates.clone(),
         cluster: args.cluster.clone(),
     };
-    let rendered = crate::render::render(&model, &args.env, &opts).map_err(render_error)?;
+    let mut all = crate::render::Rendered {
+        environment: envs.join(","),
+        clusters: Vec::new(),
+    };
+    for env in &envs {
+        let rendered = crate::render::render(&model, env, &opts).map_err(render_error)?;
+        all.clusters.extend(rendered.clusters);
+    }
+    all.clusters.sort_by(|a, b| a.name.cmp(&b.name));
     match &args.out {
         Some(dir) => {
-            let report = crate::render::write_out(&rendered, dir).map_err(|e| {
+            let report = crate::render::write_out(&all, dir).map_err(|e| {
                 CliError::external(format!("cannot write to {}: {e}", dir.display()))
             })?;
-            let objects: usize = rendered.clusters.iter().map(|c| c.manifests.len()).sum();
+            let objects: usize = all.clusters.iter().map(|c| c.manifests.len()).sum();
             eprintln!(
                 "rendered {objects} objects for {} cluster(s) into {}: {} written, {} unchanged, {} removed",
-                rendered.clusters.len(),
+                all.clusters.len(),
                 dir.display(),
                 report.written,
                 report.unchanged,
@@ -72,8 +91,8 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
             );
         }
         None => match args.format {
-            Format::Yaml => output::print(&rendered.to_yaml_stream())?,
-            Format::Json => output::print(&rendered.to_json())?,
+            Format::Yaml => output::print(&all.to_yaml_stream())?,
+            Format::Json => output::print(&all.to_json())?,
         },
     }
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{CliError, Settings, output};
 
+/// Arguments of `segplan validate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only report on these environments (the whole topology is still read).
@@ -11,6 +12,7 @@ pub struct Args {
     pub env: Vec<String>,
 }
 
+/// Validates the topology; prints a summary (exit 0) or every diagnostic (exit 2).
 pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     let model = output::load_model(s)?;
     output::check_envs(&model, &args.env)?;

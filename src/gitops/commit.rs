@@ -143,22 +143,39 @@ pub(crate) fn prepare(
             .map_err(git("read the branch tree"))?;
         let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &inputs.desired)?;
         tracing::debug!("planned edits in {:?}", started.elapsed());
-        if update_worktree {
-            let head = owned_head_blobs(&repo, old_tree.as_ref(), &owned)?;
-            let dirty = super::status::dirty_owned(&repo, &owned, &head)?;
-            if !dirty.is_empty() {
-                return Err(GitopsError::Dirty { paths: dirty });
-            }
-            tracing::debug!("checked the working tree in {:?}", started.elapsed());
-        }
-
         let odb = repo.odb().map_err(git("open the object database"))?;
         let mempack = odb
             .add_new_mempack_backend(MEMPACK_PRIORITY)
             .map_err(git("add the in-memory object store"))?;
         let mut writer = TreeWriter::new(&repo);
-        let root = writer.edit("", old_tree.as_ref(), edits)?;
-        let root = match root {
+        // The working-tree check (a stat of every owned file) runs on a second thread, with its
+        // own repository handle, while this one hashes files and builds trees in memory.
+        let workdir = repo.workdir().map(Path::to_path_buf);
+        let (dirty, root) = std::thread::scope(|scope| {
+            let check = workdir.filter(|_| update_worktree).map(|workdir| {
+                let owned = &owned;
+                scope.spawn(move || -> Result<Vec<String>, GitopsError> {
+                    let repo = Repository::open(&workdir).map_err(git("open the repository"))?;
+                    let old_tree = old
+                        .map(|id| repo.find_commit(id).and_then(|c| c.tree()))
+                        .transpose()
+                        .map_err(git("read the branch tree"))?;
+                    let head = owned_head_blobs(&repo, old_tree.as_ref(), owned)?;
+                    super::status::dirty_owned(&repo, owned, &head)
+                })
+            });
+            let root = writer.edit("", old_tree.as_ref(), edits);
+            let dirty = check.map(|h| h.join().expect("the status thread does not panic"));
+            (dirty, root)
+        });
+        if let Some(dirty) = dirty {
+            let dirty = dirty?;
+            if !dirty.is_empty() {
+                return Err(GitopsError::Dirty { paths: dirty });
+            }
+            tracing::debug!("checked the working tree in {:?}", started.elapsed());
+        }
+        let root = match root? {
             Some(id) => id,
             None => {
                 let tb = repo.treebuilder(None).map_err(git("start a tree"))?;

@@ -52,6 +52,7 @@ pub mod load;
 pub mod policy;
 pub mod ports;
 pub mod selector;
+pub mod sides;
 mod summary;
 
 pub use diff::{Change, ChangeKind, ConnectivityDiff, compare};

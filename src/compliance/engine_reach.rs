@@ -55,44 +55,14 @@ enum Keep {
     Egress,
 }
 
-/// The objects with one direction of every NetworkPolicy removed (a policy left with no
-/// direction is dropped), so the engine answers for the other side alone.
+/// The objects as they are, or with only one side of every policy.
 fn one_side(objects: &[Value], keep: Keep) -> Vec<Value> {
-    let (drop_type, drop_key) = match keep {
-        Keep::Both => return objects.to_vec(),
-        Keep::Ingress => ("Egress", "egress"),
-        Keep::Egress => ("Ingress", "ingress"),
-    };
-    objects
-        .iter()
-        .filter_map(|o| {
-            if o.get("kind").and_then(Value::as_str) != Some("NetworkPolicy") {
-                return Some(o.clone());
-            }
-            let mut o = o.clone();
-            let spec = o.get_mut("spec")?.as_object_mut()?;
-            let had_egress = spec.contains_key("egress");
-            spec.remove(drop_key);
-            let types: Vec<Value> = match spec.get("policyTypes").and_then(Value::as_array) {
-                Some(t) => t
-                    .iter()
-                    .filter(|t| t.as_str() != Some(drop_type))
-                    .cloned()
-                    .collect(),
-                // Defaulted: Ingress always, Egress when egress rules exist.
-                None => match keep {
-                    Keep::Ingress => vec![Value::from("Ingress")],
-                    _ if had_egress => vec![Value::from("Egress")],
-                    _ => vec![],
-                },
-            };
-            if types.is_empty() {
-                return None;
-            }
-            spec.insert("policyTypes".into(), Value::Array(types));
-            Some(o)
-        })
-        .collect()
+    use analysis::sides::{Direction, keep_only};
+    match keep {
+        Keep::Both => objects.to_vec(),
+        Keep::Ingress => keep_only(objects, Direction::Ingress),
+        Keep::Egress => keep_only(objects, Direction::Egress),
+    }
 }
 
 struct Run {

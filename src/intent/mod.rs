@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::analysis::ip::{IpRange, IpSet};
+use crate::analysis::sides::{Direction, keep_only};
 use crate::analysis::{self, AnalysisError, ConnSet, Inventory, PortSet, Protocol};
 use crate::model::{Cluster, Environment, Model, PortSpec};
 
@@ -59,53 +60,6 @@ pub fn conns_of(ports: &[PortSpec]) -> ConnSet {
         c.add(proto, &PortSet::range(p.port, p.end()));
     }
     c
-}
-
-/// Which side of the policies to keep when asking "what would this side alone allow".
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Keep {
-    Ingress,
-    Egress,
-}
-
-/// The objects with one direction of every NetworkPolicy removed (a policy left with no
-/// direction is dropped), so the engine answers for the other side alone.
-fn one_side(objects: &[Value], keep: Keep) -> Vec<Value> {
-    let (drop_type, drop_key) = match keep {
-        Keep::Ingress => ("Egress", "egress"),
-        Keep::Egress => ("Ingress", "ingress"),
-    };
-    objects
-        .iter()
-        .filter_map(|o| {
-            if o.get("kind").and_then(Value::as_str) != Some("NetworkPolicy") {
-                return Some(o.clone());
-            }
-            let mut o = o.clone();
-            let spec = o.get_mut("spec")?.as_object_mut()?;
-            spec.remove(drop_key);
-            let types: Vec<Value> = match spec.get("policyTypes").and_then(Value::as_array) {
-                Some(t) => t
-                    .iter()
-                    .filter(|t| t.as_str() != Some(drop_type))
-                    .cloned()
-                    .collect(),
-                // Defaulted by the API server: Ingress always, Egress when egress rules exist.
-                None => {
-                    if keep == Keep::Ingress {
-                        vec![Value::from("Ingress")]
-                    } else {
-                        vec![]
-                    }
-                }
-            };
-            if types.is_empty() {
-                return None;
-            }
-            spec.insert("policyTypes".into(), Value::Array(types));
-            Some(o)
-        })
-        .collect()
 }
 
 struct Expected {
@@ -262,8 +216,8 @@ pub fn verify_cluster(
         Ok(analysis::summarize(&analysis::analyze(&inv)))
     };
     let full = summary(objects)?;
-    let ingress_only = summary(&one_side(objects, Keep::Ingress))?;
-    let egress_only = summary(&one_side(objects, Keep::Egress))?;
+    let ingress_only = summary(&keep_only(objects, Direction::Ingress))?;
+    let egress_only = summary(&keep_only(objects, Direction::Egress))?;
     let managed: Vec<String> = env
         .namespaces_on(&cluster.name)
         .map(|n| n.name.clone())

@@ -40,6 +40,9 @@ pub struct CheckOptions {
     pub environments: Vec<String>,
     /// The topology directory as the user gave it (for repository-relative locations).
     pub topology_dir: String,
+    /// Live objects by cluster: when set, those clusters are checked as they are live (every
+    /// object, whoever owns it) instead of as rendered.
+    pub live: Option<BTreeMap<String, Vec<serde_json::Value>>>,
 }
 
 /// Why the checks could not run.
@@ -223,6 +226,15 @@ pub fn check(model: &Model, opts: &CheckOptions) -> Result<Report, CheckError> {
             .map_err(|e| CheckError::Render(Box::new(e)))?;
         rendered.insert(env.clone(), r);
     }
+    if let Some(live) = &opts.live {
+        for r in rendered.values_mut() {
+            for c in &mut r.clusters {
+                if let Some(objects) = live.get(&c.name) {
+                    c.manifests = objects.iter().filter_map(live_manifest).collect();
+                }
+            }
+        }
+    }
     let mut cx = Cx {
         model,
         selected,
@@ -241,6 +253,23 @@ pub fn check(model: &Model, opts: &CheckOptions) -> Result<Report, CheckError> {
     }
     cx.views = views;
     Ok(run_rules(&cx, model, &opts.topology_dir))
+}
+
+/// A live object in the shape of a rendered one (no YAML text: nothing prints it).
+fn live_manifest(v: &serde_json::Value) -> Option<crate::render::Manifest> {
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    Some(crate::render::Manifest {
+        api_version: s("/apiVersion")?,
+        kind: s("/kind")?,
+        name: s("/metadata/name")?,
+        namespace: s("/metadata/namespace"),
+        yaml: String::new(),
+        value: v.clone(),
+    })
 }
 
 fn run_rules(cx: &Cx, model: &Model, topology_dir: &str) -> Report {

@@ -21,9 +21,15 @@ pub struct Args {
     /// Environment(s) to check (repeat; default: all).
     #[arg(long = "env", value_name = "ENV")]
     pub env: Vec<String>,
-    /// Check the live clusters instead of the rendered plan.
+    /// Check the live clusters (every object in them) instead of the rendered plan.
     #[arg(long)]
     pub live: bool,
+    /// With --live: the kubeconfig (default: `KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// With --live: how long one cluster may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
     /// Output format on stdout.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -48,18 +54,51 @@ fn check_error(e: CheckError) -> CliError {
 }
 
 pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
-    if args.live {
-        return Err(CliError::input("`segplan check --live` is not built yet")
-            .hint("the live cluster module has not landed; `segplan check` without --live checks the rendered plan"));
-    }
     let model = output::load_model(s)?;
     output::check_envs(&model, &args.env)?;
     let topology_dir = repo_relative(&s.topology);
+    let mut failed = Vec::new();
+    let live = if args.live {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::internal(format!("cannot start the runtime: {e}")))?;
+        let timeout = std::time::Duration::from_secs(args.timeout);
+        let mut live = std::collections::BTreeMap::new();
+        for env in model
+            .environments
+            .values()
+            .filter(|e| args.env.is_empty() || args.env.contains(&e.name))
+        {
+            for cluster in env.clusters.values() {
+                let read = super::verify_live::read_cluster(
+                    args.kubeconfig.as_deref(),
+                    cluster,
+                    timeout,
+                    true,
+                );
+                match rt.block_on(read) {
+                    Ok(objs) => {
+                        live.insert(cluster.name.clone(), objs);
+                    }
+                    Err(e) => {
+                        eprintln!("error: cluster {}: {e}", cluster.name);
+                        failed.push(cluster.name.clone());
+                    }
+                }
+            }
+        }
+        Some(live)
+    } else {
+        None
+    };
     let report = crate::compliance::check(
         &model,
         &CheckOptions {
             environments: args.env.clone(),
             topology_dir,
+            live,
         },
     )
     .map_err(check_error)?;
@@ -71,6 +110,13 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         Format::Junit => crate::report::junit(&report),
     };
     output::print(&text)?;
+    if !failed.is_empty() {
+        return Err(CliError::external(format!(
+            "{} cluster(s) could not be read: {}",
+            failed.len(),
+            failed.join(", ")
+        )));
+    }
     Ok(if report.has_errors() {
         ExitCode::from(1)
     } else {

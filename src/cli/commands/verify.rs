@@ -69,6 +69,7 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
                         args.kubeconfig.as_deref(),
                         cluster,
                         timeout,
+                        false,
                     );
                     match rt.block_on(read) {
                         Ok(objs) => objs,

@@ -46,11 +46,13 @@ const READ: [KindSpec; 9] = [
 ];
 
 /// Every object the analysis needs from one cluster, with `apiVersion` and `kind` set (list
-/// items of built-in kinds carry neither).
+/// items of built-in kinds carry neither). With `all_kinds`, also every other kind segplan
+/// renders (admission and mesh policies; a mesh CRD that is not installed reads as empty).
 pub async fn read_cluster(
     kubeconfig: Option<&Path>,
     cluster: &Cluster,
     timeout: Duration,
+    all_kinds: bool,
 ) -> Result<Vec<Value>, String> {
     let kc = crate::live::kube::load_kubeconfig(kubeconfig).map_err(|e| e.to_string())?;
     let api = crate::live::kube::KubeCluster::connect(
@@ -63,11 +65,15 @@ pub async fn read_cluster(
     .map_err(|e| e.to_string())?;
     let read = async {
         let mut out = Vec::new();
-        for kind in &READ {
-            let items = api
-                .list(kind, None, None)
-                .await
-                .map_err(|e| format!("listing {}: {e}", kind.plural))?;
+        let extra = kinds::KINDS
+            .iter()
+            .filter(|k| all_kinds && !READ.contains(k));
+        for kind in READ.iter().chain(extra) {
+            let items = match api.list(kind, None, None).await {
+                Ok(items) => items,
+                Err(e) if kind.crd && e.is_not_found() => Vec::new(),
+                Err(e) => return Err(format!("listing {}: {e}", kind.plural)),
+            };
             for mut item in items {
                 if let Some(obj) = item.as_object_mut() {
                     obj.entry("apiVersion")

@@ -13,7 +13,10 @@ fn live_clusters_pass_after_apply_and_fail_with_a_hand_made_opening() {
     assert_eq!(code, 1, "{out}\n{err}");
     w.apply_all();
     let (code, out, err) = w.run(&["check", "--env", "prod", "--live"]);
-    assert_eq!(code, 0, "the applied plan passes live as it does rendered:\n{out}\n{err}");
+    assert_eq!(
+        code, 0,
+        "the applied plan passes live as it does rendered:\n{out}\n{err}"
+    );
 
     // Someone opens the PCI namespace to everything.
     w.eu.seed(widening_policy("payments", "debug-open", None));

@@ -359,9 +359,17 @@ fn bad_input_exits_2() {
     let (code, _, err) = check("environments", &["--env", "prdo"]);
     assert_eq!(code, 2);
     assert!(err.contains("did you mean `prod`?"), "{err}");
-    let (code, _, err) = check("environments", &["--live"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("not built yet"), "{err}");
+    // A kubeconfig that cannot be read: every cluster is reported, exit 3.
+    let (code, _, err) = check(
+        "environments",
+        &["--live", "--kubeconfig", "/nonexistent/kubeconfig"],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("cluster prod-eu-1") && err.contains("cluster mgmt-eu-1"),
+        "{err}"
+    );
+    assert!(err.contains("kubeconfig"), "{err}");
     let (code, _, _) = check("environments", &["-o", "yaml"]);
     assert_eq!(code, 2);
 }

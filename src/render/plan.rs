@@ -551,42 +551,31 @@ impl<'a> Builder<'a> {
                 end.environment == c.environment
                     && end.cluster.as_ref().is_none_or(|n| *n == c.name)
             };
-            if cf.from.zone == ns.zone && matches(&cf.from, self.cluster) {
-                for other in self.clusters_of(&cf.to) {
-                    if other.name == self.cluster.name {
-                        continue;
-                    }
-                    let rule = Rule {
-                        peers: cidr_peers(other),
-                        ports: ports.clone(),
-                        reason: cf.reason.clone(),
-                    };
-                    self.netpol(
-                        ns,
-                        format!("egress-to-{}-{}", other.name, cf.to.zone),
-                        cf.origin.to_string(),
-                        None,
-                        Some(vec![rule]),
-                    );
+            // Egress here toward the target when this cluster is a source; ingress here from
+            // the source when it is a target.
+            for (here, there, prefix, ingress) in [
+                (&cf.from, &cf.to, "egress-to", false),
+                (&cf.to, &cf.from, "ingress-from", true),
+            ] {
+                if here.zone != ns.zone || !matches(here, self.cluster) {
+                    continue;
                 }
-            }
-            if cf.to.zone == ns.zone && matches(&cf.to, self.cluster) {
-                for other in self.clusters_of(&cf.from) {
+                for other in self.clusters_of(there) {
                     if other.name == self.cluster.name {
                         continue;
                     }
-                    let rule = Rule {
+                    let rule = vec![Rule {
                         peers: cidr_peers(other),
                         ports: ports.clone(),
                         reason: cf.reason.clone(),
+                    }];
+                    let name = format!("{prefix}-{}-{}", other.name, there.zone);
+                    let (ingress, egress) = if ingress {
+                        (Some(rule), None)
+                    } else {
+                        (None, Some(rule))
                     };
-                    self.netpol(
-                        ns,
-                        format!("ingress-from-{}-{}", other.name, cf.from.zone),
-                        cf.origin.to_string(),
-                        Some(vec![rule]),
-                        None,
-                    );
+                    self.netpol(ns, name, cf.origin.to_string(), ingress, egress);
                 }
             }
         }

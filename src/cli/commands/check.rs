@@ -57,39 +57,19 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     let model = output::load_model(s)?;
     output::check_envs(&model, &args.env)?;
     let topology_dir = repo_relative(&s.topology);
-    let mut failed = Vec::new();
-    let live = if args.live {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| CliError::internal(format!("cannot start the runtime: {e}")))?;
-        let timeout = std::time::Duration::from_secs(args.timeout);
-        let mut live = std::collections::BTreeMap::new();
-        for env in model
+    let mut live = if args.live {
+        let selected = model
             .environments
             .values()
             .filter(|e| args.env.is_empty() || args.env.contains(&e.name))
-        {
-            for cluster in env.clusters.values() {
-                let read = super::verify_live::read_cluster(
-                    args.kubeconfig.as_deref(),
-                    cluster,
-                    timeout,
-                    true,
-                );
-                match rt.block_on(read) {
-                    Ok(objs) => {
-                        live.insert(cluster.name.clone(), objs);
-                    }
-                    Err(e) => {
-                        eprintln!("error: cluster {}: {e}", cluster.name);
-                        failed.push(cluster.name.clone());
-                    }
-                }
-            }
-        }
-        Some(live)
+            .flat_map(|e| e.clusters.values());
+        let timeout = std::time::Duration::from_secs(args.timeout);
+        Some(super::verify_live::read_clusters(
+            selected,
+            args.kubeconfig.as_deref(),
+            timeout,
+            true,
+        )?)
     } else {
         None
     };
@@ -98,7 +78,7 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         &CheckOptions {
             environments: args.env.clone(),
             topology_dir,
-            live,
+            live: live.as_mut().map(|l| std::mem::take(&mut l.objects)),
         },
     )
     .map_err(check_error)?;
@@ -110,12 +90,8 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         Format::Junit => crate::report::junit(&report),
     };
     output::print(&text)?;
-    if !failed.is_empty() {
-        return Err(CliError::external(format!(
-            "{} cluster(s) could not be read: {}",
-            failed.len(),
-            failed.join(", ")
-        )));
+    if let Some(l) = &live {
+        l.result()?;
     }
     Ok(if report.has_errors() {
         ExitCode::from(1)

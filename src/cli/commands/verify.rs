@@ -43,15 +43,17 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut clusters = 0;
-    let mut failed = Vec::new();
-    let runtime = if args.live {
-        Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| CliError::internal(format!("cannot start the runtime: {e}")))?,
-        )
+    let live = if args.live {
+        let selected = envs
+            .iter()
+            .flat_map(|e| model.environments[e].clusters.values());
+        let timeout = std::time::Duration::from_secs(args.timeout);
+        Some(super::verify_live::read_clusters(
+            selected,
+            args.kubeconfig.as_deref(),
+            timeout,
+            false,
+        )?)
     } else {
         None
     };
@@ -61,25 +63,12 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
             .map_err(super::render::render_error)?;
         for rc in &rendered.clusters {
             let cluster = &env.clusters[&rc.name];
-            let objects: Vec<serde_json::Value> = match &runtime {
+            let objects: Vec<serde_json::Value> = match &live {
                 None => rc.manifests.iter().map(|m| m.value.clone()).collect(),
-                Some(rt) => {
-                    let timeout = std::time::Duration::from_secs(args.timeout);
-                    let read = super::verify_live::read_cluster(
-                        args.kubeconfig.as_deref(),
-                        cluster,
-                        timeout,
-                        false,
-                    );
-                    match rt.block_on(read) {
-                        Ok(objs) => objs,
-                        Err(e) => {
-                            eprintln!("error: cluster {}: {e}", rc.name);
-                            failed.push(rc.name.clone());
-                            continue;
-                        }
-                    }
-                }
+                Some(l) => match l.objects.get(&rc.name) {
+                    Some(objs) => objs.clone(),
+                    None => continue,
+                },
             };
             clusters += 1;
             findings.extend(
@@ -141,12 +130,8 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         }
     };
     output::print(&text)?;
-    if !failed.is_empty() {
-        return Err(CliError::external(format!(
-            "{} cluster(s) could not be read: {}",
-            failed.len(),
-            failed.join(", ")
-        )));
+    if let Some(l) = &live {
+        l.result()?;
     }
     Ok(if findings.is_empty() {
         ExitCode::SUCCESS

@@ -89,3 +89,56 @@ pub async fn read_cluster(
         .await
         .map_err(|_| format!("timed out after {}s", timeout.as_secs()))?
 }
+
+/// What was read from the live clusters.
+pub struct LiveRead {
+    /// Objects by cluster name.
+    pub objects: std::collections::BTreeMap<String, Vec<Value>>,
+    /// Clusters that could not be read (each already reported on stderr).
+    pub failed: Vec<String>,
+}
+
+impl LiveRead {
+    /// Exit 3 when any cluster could not be read; the others were still reported.
+    pub fn result(&self) -> Result<(), crate::cli::CliError> {
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        Err(crate::cli::CliError::external(format!(
+            "{} cluster(s) could not be read: {}",
+            self.failed.len(),
+            self.failed.join(", ")
+        )))
+    }
+}
+
+/// Reads each cluster in turn (each with its own timeout); one failing cluster is reported on
+/// stderr and does not stop the others.
+pub fn read_clusters<'a>(
+    clusters: impl IntoIterator<Item = &'a Cluster>,
+    kubeconfig: Option<&Path>,
+    timeout: Duration,
+    all_kinds: bool,
+) -> Result<LiveRead, crate::cli::CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::cli::CliError::internal(format!("cannot start the runtime: {e}")))?;
+    let mut read = LiveRead {
+        objects: Default::default(),
+        failed: Vec::new(),
+    };
+    for cluster in clusters {
+        match rt.block_on(read_cluster(kubeconfig, cluster, timeout, all_kinds)) {
+            Ok(objs) => {
+                read.objects.insert(cluster.name.clone(), objs);
+            }
+            Err(e) => {
+                eprintln!("error: cluster {}: {e}", cluster.name);
+                read.failed.push(cluster.name.clone());
+            }
+        }
+    }
+    Ok(read)
+}

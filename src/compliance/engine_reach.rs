@@ -211,51 +211,39 @@ impl Reachability for EngineReach {
                 &pieces,
             ));
         }
-        let egress = self.run(&objects, Keep::Egress, &cluster.name)?;
-        for c in &egress.result.connections {
-            let (Some(src), Some(dst)) = (egress.node(&c.src), egress.node(&c.dst)) else {
-                continue;
-            };
-            if !is_managed(&src) {
-                continue;
+        // Each side alone: what the sources' egress (or the destinations' ingress) admits.
+        for keep in [Keep::Egress, Keep::Ingress] {
+            let run = self.run(&objects, keep, &cluster.name)?;
+            for c in &run.result.connections {
+                let (Some(src), Some(dst)) = (run.node(&c.src), run.node(&c.dst)) else {
+                    continue;
+                };
+                let (managed, side) = match keep {
+                    Keep::Ingress => (is_managed(&dst), &c.ingress),
+                    _ => (is_managed(&src), &c.egress),
+                };
+                if !managed {
+                    continue;
+                }
+                let policies = if side.isolated {
+                    run.names(side)
+                } else {
+                    Vec::new()
+                };
+                let edges = split(
+                    Edge {
+                        src,
+                        dst,
+                        conns: conns(&c.conns),
+                        policies,
+                    },
+                    &pieces,
+                );
+                match keep {
+                    Keep::Ingress => view.ingress_side.extend(edges),
+                    _ => view.egress_side.extend(edges),
+                }
             }
-            let policies = if c.egress.isolated {
-                egress.names(&c.egress)
-            } else {
-                Vec::new()
-            };
-            view.egress_side.extend(split(
-                Edge {
-                    src,
-                    dst,
-                    conns: conns(&c.conns),
-                    policies,
-                },
-                &pieces,
-            ));
-        }
-        let ingress = self.run(&objects, Keep::Ingress, &cluster.name)?;
-        for c in &ingress.result.connections {
-            let (Some(src), Some(dst)) = (ingress.node(&c.src), ingress.node(&c.dst)) else {
-                continue;
-            };
-            if !is_managed(&dst) {
-                continue;
-            }
-            let policies = if c.ingress.isolated {
-                ingress.names(&c.ingress)
-            } else {
-                Vec::new()
-            };
-            view.ingress_side.extend(split(
-                Edge {
-                    src,
-                    dst,
-                    conns: conns(&c.conns),
-                    policies,
-                },
-                &pieces,
-            ));
         }
 
         // Isolation: a side is open when some connection passes it without isolation (external

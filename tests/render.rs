@@ -238,19 +238,8 @@ fn user_strings_cannot_inject_yaml() {
         ),
         _ => text,
     });
-    let out = segplan()
-        .arg("--topology")
-        .arg(tmp.path())
-        .args(["render", "--env", "staging", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let items = v["items"].as_array().unwrap();
+    let items = staging_items(tmp.path());
+    let items = items.as_slice();
     let ns = items
         .iter()
         .find(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == "data")
@@ -396,19 +385,8 @@ fn internet_egress_excludes_private_link_local_and_cluster_ranges() {
         ),
         _ => text,
     });
-    let out = segplan()
-        .arg("--topology")
-        .arg(tmp.path())
-        .args(["render", "--env", "staging", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let items = v["items"].as_array().unwrap();
+    let items = staging_items(tmp.path());
+    let items = items.as_slice();
     let np = items
         .iter()
         .find(|o| {
@@ -467,4 +445,24 @@ fn all_envs_renders_every_cluster() {
         .args(["render", "--all-envs", "--cluster", "prod-eu-1"])
         .assert()
         .code(2);
+}
+
+/// The staging environment of a topology directory, rendered as JSON objects.
+fn staging_items(topology: &Path) -> Vec<serde_json::Value> {
+    let out = segplan()
+        .arg("--topology")
+        .arg(topology)
+        .args(["render", "--env", "staging", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    match v["items"].take() {
+        serde_json::Value::Array(items) => items,
+        other => panic!("not a List: {other}"),
+    }
 }

@@ -16,6 +16,7 @@
 //! * [`report`] formats findings and diffs;
 //! * [`cli`] is the command line, the only place that prints.
 
+pub mod alloc;
 pub mod analysis;
 pub mod cli;
 pub mod compliance;

@@ -23,7 +23,7 @@ fn objects(model: &segplan::model::Model, env: &str, cluster: &str) -> Vec<Value
     r.clusters[0]
         .manifests
         .iter()
-        .map(|m| m.value.clone())
+        .map(|m| m.value().clone())
         .collect()
 }
 

@@ -143,7 +143,11 @@ fn split(edge: Edge, pieces: &[IpRange]) -> Vec<Edge> {
 
 impl Reachability for EngineReach {
     fn view(&self, cluster: &RenderedCluster, cuts: &[IpRange]) -> Result<ClusterView, ReachError> {
-        let mut objects: Vec<Value> = cluster.manifests.iter().map(|m| m.value.clone()).collect();
+        let mut objects: Vec<Value> = cluster
+            .manifests
+            .iter()
+            .map(|m| m.value().clone())
+            .collect();
         let managed: Vec<String> = cluster
             .manifests
             .iter()
@@ -165,7 +169,7 @@ impl Reachability for EngineReach {
             .iter()
             .filter(|m| m.kind == "NetworkPolicy")
         {
-            collect_cidrs(&m.value, &mut all_cuts);
+            collect_cidrs(m.value(), &mut all_cuts);
         }
         let pieces = atoms(&all_cuts);
 
@@ -174,7 +178,7 @@ impl Reachability for EngineReach {
         for m in &cluster.manifests {
             if let (Some(ns), Some(src)) = (
                 &m.namespace,
-                m.value
+                m.value()
                     .pointer("/metadata/annotations/segplan.io~1source")
                     .and_then(Value::as_str),
             ) {

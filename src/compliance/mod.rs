@@ -262,14 +262,14 @@ fn live_manifest(v: &serde_json::Value) -> Option<crate::render::Manifest> {
             .and_then(serde_json::Value::as_str)
             .map(str::to_string)
     };
-    Some(crate::render::Manifest {
-        api_version: s("/apiVersion")?,
-        kind: s("/kind")?,
-        name: s("/metadata/name")?,
-        namespace: s("/metadata/namespace"),
-        yaml: String::new(),
-        value: v.clone(),
-    })
+    Some(crate::render::Manifest::from_value(
+        s("/apiVersion")?,
+        s("/kind")?,
+        s("/metadata/name")?,
+        s("/metadata/namespace"),
+        String::new(),
+        v.clone(),
+    ))
 }
 
 fn run_rules(cx: &Cx, model: &Model, topology_dir: &str) -> Report {

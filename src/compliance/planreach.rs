@@ -318,7 +318,7 @@ impl Reachability for PlanReach {
         let mut sources = BTreeMap::new();
         for m in &cluster.manifests {
             if let Some(src) = m
-                .value
+                .value()
                 .pointer("/metadata/annotations/segplan.io~1source")
                 .and_then(Value::as_str)
                 && let Some(ns) = &m.namespace
@@ -328,7 +328,7 @@ impl Reachability for PlanReach {
             match m.kind.as_str() {
                 "Namespace" => {
                     let mut labels: Labels = m
-                        .value
+                        .value()
                         .pointer("/metadata/labels")
                         .and_then(Value::as_object)
                         .map(|o| {
@@ -343,7 +343,7 @@ impl Reachability for PlanReach {
                     ns_labels.insert(m.name.clone(), labels);
                 }
                 "NetworkPolicy" => {
-                    let p = parse_policy(&m.value).map_err(|message| ReachError::Policy {
+                    let p = parse_policy(m.value()).map_err(|message| ReachError::Policy {
                         cluster: cluster.name.clone(),
                         policy: format!(
                             "{}/{}",
@@ -654,13 +654,15 @@ mod tests {
         ];
         let manifests = objs
             .iter()
-            .map(|v| crate::render::Manifest {
-                api_version: v["apiVersion"].as_str().unwrap().into(),
-                kind: v["kind"].as_str().unwrap().into(),
-                name: v["metadata"]["name"].as_str().unwrap().into(),
-                namespace: v["metadata"]["namespace"].as_str().map(str::to_string),
-                yaml: String::new(),
-                value: v.clone(),
+            .map(|v| {
+                crate::render::Manifest::from_value(
+                    v["apiVersion"].as_str().unwrap().into(),
+                    v["kind"].as_str().unwrap().into(),
+                    v["metadata"]["name"].as_str().unwrap().into(),
+                    v["metadata"]["namespace"].as_str().map(str::to_string),
+                    String::new(),
+                    v.clone(),
+                )
             })
             .collect();
         let c = RenderedCluster {

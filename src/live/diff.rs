@@ -65,7 +65,7 @@ impl ClusterPlan {
                     name: m.name.clone(),
                 },
                 spec,
-                value: m.value.clone(),
+                value: m.value().clone(),
             });
         }
         Ok(Self {

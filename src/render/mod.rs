@@ -26,11 +26,39 @@ pub struct Manifest {
     pub namespace: Option<String>,
     /// The YAML document exactly as rendered (no leading `---`), ending with a newline.
     pub yaml: String,
-    /// The same document parsed back into JSON.
-    pub value: serde_json::Value,
+    /// The same document as JSON: parsed again from `yaml` on first use. Rendering parses and
+    /// checks every document but keeps only the text; holding every parsed tree of a large
+    /// render tripled its memory and time (docs/performance.md).
+    value: std::sync::OnceLock<serde_json::Value>,
 }
 
 impl Manifest {
+    /// An object known as JSON (a live object, a test fixture); `yaml` may be empty.
+    pub fn from_value(
+        api_version: String,
+        kind: String,
+        name: String,
+        namespace: Option<String>,
+        yaml: String,
+        value: serde_json::Value,
+    ) -> Self {
+        Self {
+            api_version,
+            kind,
+            name,
+            namespace,
+            yaml,
+            value: value.into(),
+        }
+    }
+
+    /// The object as JSON.
+    pub fn value(&self) -> &serde_json::Value {
+        self.value.get_or_init(|| {
+            check::parse(&self.yaml).expect("a rendered document was parsed when it was checked")
+        })
+    }
+
     /// The path of this object inside its cluster's folder:
     /// `<namespace or _cluster>/<kind>-<name>.yaml`, lowercased kind.
     pub fn file_path(&self) -> String {
@@ -165,8 +193,8 @@ pub fn render(model: &Model, env: &str, opts: &RenderOptions) -> Result<Rendered
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(clusters.len().max(1));
-    let mut results: Vec<(usize, Result<RenderedCluster, RenderError>)> =
-        std::thread::scope(|scope| {
+    let mut results: Vec<(usize, Result<RenderedCluster, RenderError>)> = std::thread::scope(
+        |scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     let (templates, clusters, next) = (&templates, &clusters, &next);
@@ -175,8 +203,16 @@ pub fn render(model: &Model, env: &str, opts: &RenderOptions) -> Result<Rendered
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let Some(c) = clusters.get(i) else { break };
+                            let start = std::time::Instant::now();
                             let plan = plan::cluster_plan(model, environment, c);
-                            done.push((i, render_plan(&plan, templates)));
+                            let planned = start.elapsed();
+                            let rendered = render_plan(&plan, templates);
+                            tracing::debug!(
+                                "cluster {}: planned in {planned:.0?}, rendered and checked in {:.0?}",
+                                c.name,
+                                start.elapsed() - planned
+                            );
+                            done.push((i, rendered));
                         }
                         done
                     })
@@ -186,7 +222,8 @@ pub fn render(model: &Model, env: &str, opts: &RenderOptions) -> Result<Rendered
                 .into_iter()
                 .flat_map(|h| h.join().expect("render thread panicked"))
                 .collect()
-        });
+        },
+    );
     results.sort_by_key(|(i, _)| *i);
     let results = results.into_iter().map(|(_, r)| r);
     let clusters = results.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -206,6 +243,14 @@ pub fn render_plan(
     base.insert("context_version", &plan::CONTEXT_VERSION);
     base.insert("cluster", &plan.cluster);
     base.insert("environment", &plan.environment);
+    // Where the time goes, for `SEGPLAN_LOG=segplan=debug` (docs/performance.md).
+    let mut spent = [std::time::Duration::ZERO; 3];
+    let mut clock = std::time::Instant::now();
+    let mut lap = |phase: usize| {
+        let now = std::time::Instant::now();
+        spent[phase] += now - clock;
+        clock = now;
+    };
     for obj in &plan.objects {
         let (api_version, kind, template) = obj.type_info();
         let fields = match obj {
@@ -222,6 +267,7 @@ pub fn render_plan(
             message: templates::tera_message(&e),
         })?);
         let meta = obj.meta();
+        lap(0);
         let text = templates
             .tera
             .render(template, &ctx)
@@ -229,8 +275,13 @@ pub fn render_plan(
                 template: templates.origin(template),
                 message: templates::tera_message(&e),
             })?;
-        let mut yaml = text.trim().to_string();
+        let mut yaml = text;
+        let kept = yaml.trim_end().len();
+        yaml.truncate(kept);
+        let leading = yaml.len() - yaml.trim_start().len();
+        yaml.drain(..leading);
         yaml.push('\n');
+        lap(1);
         let produced = |problem: String| RenderError::Produced {
             template: templates.origin(template),
             detail: Box::new(Produced {
@@ -244,7 +295,7 @@ pub fn render_plan(
                 excerpt: excerpt(&yaml),
             }),
         };
-        let value = check::parse_and_check(
+        check::parse_and_check(
             &yaml,
             api_version,
             kind,
@@ -252,15 +303,23 @@ pub fn render_plan(
             meta.namespace.as_deref(),
         )
         .map_err(produced)?;
+        lap(2);
         manifests.push(Manifest {
             api_version: api_version.to_string(),
             kind: kind.to_string(),
             name: meta.name.clone(),
             namespace: meta.namespace.clone(),
             yaml,
-            value,
+            value: std::sync::OnceLock::new(),
         });
     }
+    tracing::debug!(
+        "cluster {}: template contexts {:.0?}, templates {:.0?}, parse back and check {:.0?}",
+        plan.cluster,
+        spent[0],
+        spent[1],
+        spent[2]
+    );
     Ok(RenderedCluster {
         name: plan.cluster.clone(),
         environment: plan.environment.clone(),
@@ -283,18 +342,26 @@ fn excerpt(yaml: &str) -> String {
 }
 
 mod check;
+pub mod fast_yaml;
 
 impl Rendered {
     /// One multi-document YAML stream, clusters in name order.
     pub fn to_yaml_stream(&self) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
+        self.write_yaml_stream(&mut out)
+            .expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("rendered documents are UTF-8")
+    }
+
+    /// [`Self::to_yaml_stream`], written to `out` document by document.
+    pub fn write_yaml_stream(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for c in &self.clusters {
             for m in &c.manifests {
-                out.push_str("---\n");
-                out.push_str(&m.yaml);
+                out.write_all(b"---\n")?;
+                out.write_all(m.yaml.as_bytes())?;
             }
         }
-        out
+        Ok(())
     }
 
     /// A JSON `List` of every object, clusters in name order.
@@ -302,7 +369,7 @@ impl Rendered {
         let items: Vec<&serde_json::Value> = self
             .clusters
             .iter()
-            .flat_map(|c| c.manifests.iter().map(|m| &m.value))
+            .flat_map(|c| c.manifests.iter().map(Manifest::value))
             .collect();
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
         let mut s = serde_json::to_string_pretty(&list).unwrap_or_default();

@@ -125,14 +125,14 @@ pub fn manifest(ns: &str, name: &str, variant: u32) -> Manifest {
          - namespaceSelector:\n        matchLabels:\n          segplan.io/zone: app\n    ports:\n    - port: 443\n      protocol: TCP\n",
         "x".repeat(600)
     );
-    Manifest {
-        api_version: "networking.k8s.io/v1".into(),
-        kind: "NetworkPolicy".into(),
-        name: name.into(),
-        namespace: Some(ns.into()),
-        value: serde_json::json!({"kind": "NetworkPolicy"}),
+    Manifest::from_value(
+        "networking.k8s.io/v1".into(),
+        "NetworkPolicy".into(),
+        name.into(),
+        Some(ns.into()),
         yaml,
-    }
+        serde_json::json!({"kind": "NetworkPolicy"}),
+    )
 }
 
 /// A synthetic cluster: `namespaces` namespaces of `per_ns` policies each.

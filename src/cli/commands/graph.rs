@@ -33,7 +33,7 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         .map(|c| {
             (
                 c.name.clone(),
-                c.manifests.iter().map(|m| m.value.clone()).collect(),
+                c.manifests.iter().map(|m| m.value().clone()).collect(),
             )
         })
         .collect();

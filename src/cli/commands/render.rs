@@ -52,7 +52,12 @@ pub fn render_error(e: RenderError) -> CliError {
 }
 
 pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
+    let start = std::time::Instant::now();
     let model = output::load_model(s)?;
+    tracing::debug!(
+        "topology loaded and validated in {} ms",
+        start.elapsed().as_millis()
+    );
     let envs: Vec<String> = if args.all_envs {
         model.environments.keys().cloned().collect()
     } else {
@@ -75,6 +80,14 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         all.clusters.extend(rendered.clusters);
     }
     all.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    tracing::debug!(
+        "{} objects rendered and checked after {} ms",
+        all.clusters
+            .iter()
+            .map(|c| c.manifests.len())
+            .sum::<usize>(),
+        start.elapsed().as_millis()
+    );
     match &args.out {
         Some(dir) => {
             let report = crate::render::write_out(&all, dir).map_err(|e| {
@@ -91,9 +104,14 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
             );
         }
         None => match args.format {
-            Format::Yaml => output::print(&all.to_yaml_stream())?,
+            Format::Yaml => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                all.write_yaml_stream(&mut out)?;
+                std::io::Write::flush(&mut out)?;
+            }
             Format::Json => output::print(&all.to_json())?,
         },
     }
+    tracing::debug!("output written after {} ms", start.elapsed().as_millis());
     Ok(ExitCode::SUCCESS)
 }

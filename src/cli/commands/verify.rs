@@ -64,7 +64,7 @@ pub fn run(args: Args, s: &Settings) -> Result<ExitCode, CliError> {
         for rc in &rendered.clusters {
             let cluster = &env.clusters[&rc.name];
             let objects: Vec<serde_json::Value> = match &live {
-                None => rc.manifests.iter().map(|m| m.value.clone()).collect(),
+                None => rc.manifests.iter().map(|m| m.value().clone()).collect(),
                 Some(l) => match l.objects.get(&rc.name) {
                     Some(objs) => objs.clone(),
                     None => continue,

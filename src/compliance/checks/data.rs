@@ -337,13 +337,13 @@ fn peer_auth_modes(cx: &Cx, env: &str, cluster: &str, ns: &str) -> Vec<(String, 
         .filter(|m| m.kind == "PeerAuthentication" && m.namespace.as_deref() == Some(ns))
         .map(|m| {
             let mode = m
-                .value
+                .value()
                 .pointer("/spec/mtls/mode")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or("UNSET")
                 .to_string();
             let ports_weaker = m
-                .value
+                .value()
                 .pointer("/spec/portLevelMtls")
                 .and_then(serde_json::Value::as_object)
                 .is_some_and(|o| {

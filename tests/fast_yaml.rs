@@ -421,3 +421,69 @@ fn documents_in_the_subset_are_accepted_in_every_style() {
         declined[0]
     );
 }
+
+/// Deserializes `doc` as `T` from the fast reader's tree and from its JSON; both must give
+/// the same object or the same error. Returns whether the tree was available.
+fn typed_agrees<T>(doc: &str) -> bool
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let Some(tree) = fast_yaml::parse_tree(doc) else {
+        return false;
+    };
+    let from_tree = T::deserialize(&tree).map_err(|e| e.to_string());
+    let from_json = T::deserialize(tree.to_value()).map_err(|e| e.to_string());
+    assert_eq!(from_tree, from_json, "{doc}");
+    true
+}
+
+fn typed_agrees_as_kind(doc: &str) -> bool {
+    use k8s_openapi::api::admissionregistration::v1 as adm;
+    match fast_yaml::parse(doc).and_then(|v| v["kind"].as_str().map(str::to_string)) {
+        Some(k) if k == "Namespace" => typed_agrees::<k8s_openapi::api::core::v1::Namespace>(doc),
+        Some(k) if k == "ValidatingAdmissionPolicy" => {
+            typed_agrees::<adm::ValidatingAdmissionPolicy>(doc)
+        }
+        Some(k) if k == "ValidatingAdmissionPolicyBinding" => {
+            typed_agrees::<adm::ValidatingAdmissionPolicyBinding>(doc)
+        }
+        // Everything else as a NetworkPolicy: most mismatches are then errors to compare.
+        Some(_) => typed_agrees::<k8s_openapi::api::networking::v1::NetworkPolicy>(doc),
+        None => false,
+    }
+}
+
+#[test]
+fn k8s_types_read_from_the_tree_as_from_json() {
+    let docs = example_documents();
+    let mut kinds = std::collections::BTreeSet::new();
+    for d in &docs {
+        assert!(typed_agrees_as_kind(d), "declined:\n{d}");
+        kinds.insert(fast_yaml::parse(d).unwrap()["kind"].to_string());
+    }
+    assert!(kinds.len() >= 6, "kinds compared: {kinds:?}");
+    // Mutated documents: changed scalars and structure make many of them fail to
+    // deserialize; the errors must be the same too.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = (0..docs.len(), proptest::collection::vec(edit(), 1..3));
+    let (mut compared, mut errors) = (0, 0);
+    for _ in 0..3000 {
+        let (i, edits) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut doc = docs[i].clone();
+        for e in &edits {
+            doc = apply(&doc, e);
+        }
+        if typed_agrees_as_kind(&doc) {
+            compared += 1;
+            let tree = fast_yaml::parse_tree(&doc).unwrap();
+            use serde::Deserialize;
+            if k8s_openapi::api::networking::v1::NetworkPolicy::deserialize(&tree).is_err() {
+                errors += 1;
+            }
+        }
+    }
+    assert!(
+        compared > 300 && errors > 30,
+        "{compared} compared, {errors} errors"
+    );
+}

@@ -2,12 +2,18 @@
 
 use serde_json::Value;
 
+use super::fast_yaml::{self, Node};
+
 /// One YAML document as JSON: through the fast reader when the document is in its subset,
 /// through serde-saphyr otherwise (see [`super::fast_yaml`]).
 pub fn parse(yaml: &str) -> Result<Value, String> {
-    if let Some(v) = super::fast_yaml::parse(yaml) {
-        return Ok(v);
+    match fast_yaml::parse(yaml) {
+        Some(v) => Ok(v),
+        None => parse_slow(yaml),
     }
+}
+
+fn parse_slow(yaml: &str) -> Result<Value, String> {
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(yaml).map_err(|e| format!("not valid YAML: {e}"))?;
     match <[Value; 1]>::try_from(docs) {
@@ -25,7 +31,16 @@ pub fn parse_and_check(
     name: &str,
     namespace: Option<&str>,
 ) -> Result<(), String> {
-    let value = parse(yaml)?;
+    // The fast reader's tree when it can read the document, else serde-saphyr's JSON seen as
+    // a tree: one check for both.
+    let slow;
+    let value = match fast_yaml::parse_tree(yaml) {
+        Some(tree) => tree,
+        None => {
+            slow = parse_slow(yaml)?;
+            Node::from_value(&slow)
+        }
+    };
     let field = |path: &[&str]| -> Option<&str> {
         let mut v = &value;
         for p in path {
@@ -65,7 +80,7 @@ pub fn parse_and_check(
     ] {
         if labels
             .and_then(|l| l.get(key))
-            .and_then(Value::as_str)
+            .and_then(Node::as_str)
             .is_none()
         {
             return Err(format!("the ownership label `{key}` is missing"));

@@ -163,7 +163,9 @@ pub struct AdmissionBinding {
 pub struct MeshRuleCtx {
     pub principals: Vec<String>,
     pub not_principals: Vec<String>,
-    pub namespaces: Vec<String>,
+    /// Shared by every rule naming the same zone's namespaces (a list per namespace and zone
+    /// flow would copy the whole zone into every namespace's plan).
+    pub namespaces: std::sync::Arc<[String]>,
     pub ip_blocks: Vec<String>,
     pub methods: Vec<String>,
     pub not_methods: Vec<String>,
@@ -260,6 +262,8 @@ struct Builder<'a> {
     cluster: &'a Cluster,
     /// Namespaces of this cluster by zone.
     by_zone: BTreeMap<&'a str, Vec<&'a Namespace>>,
+    /// Their names, for Istio source rules.
+    names_by_zone: BTreeMap<&'a str, std::sync::Arc<[String]>>,
     objects: Vec<Object>,
 }
 
@@ -269,11 +273,16 @@ pub fn cluster_plan(model: &Model, env: &Environment, cluster: &Cluster) -> Clus
     for ns in env.namespaces_on(&cluster.name) {
         by_zone.entry(ns.zone.as_str()).or_default().push(ns);
     }
+    let names_by_zone = by_zone
+        .iter()
+        .map(|(z, nss)| (*z, nss.iter().map(|n| n.name.clone()).collect()))
+        .collect();
     let mut b = Builder {
         model,
         env,
         cluster,
         by_zone,
+        names_by_zone,
         objects: Vec::new(),
     };
     for ns in env.namespaces_on(&cluster.name) {
@@ -648,7 +657,7 @@ impl<'a> Builder<'a> {
                 "ALLOW",
                 BTreeMap::new(),
                 vec![MeshRuleCtx {
-                    namespaces: vec![ns.name.clone()],
+                    namespaces: [ns.name.clone()].into(),
                     ..Default::default()
                 }],
             ));
@@ -667,7 +676,7 @@ impl<'a> Builder<'a> {
             }
         }
         for (z, (ports, o)) in by_zone {
-            let namespaces = self.by_zone[z].iter().map(|n| n.name.clone()).collect();
+            let namespaces = self.names_by_zone[z].clone();
             objs.push(authz(
                 self,
                 format!("allow-from-{z}"),

@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn git_order_sorts_folders_as_if_they_ended_with_a_slash() {
-        let mut names = vec![
+        let mut names = [
             ("a", true),
             ("a-b", false),
             ("a0", false),

@@ -531,3 +531,122 @@ fn deleted_owned_files_refuse_and_ignored_files_do_not() {
     );
     assert_eq!(snapshot(&repo), before);
 }
+
+fn tree_of(repo: &Path, rev: &str) -> String {
+    git(repo, &["rev-parse", &format!("{rev}^{{tree}}")])
+}
+
+fn cache_file(repo: &Path) -> std::path::PathBuf {
+    repo.join(".git/segplan/tree-ids")
+}
+
+/// Two clusters with changes in both: a changed file in one, a removed one in the other.
+fn two_clusters_changed() -> Vec<Rendered> {
+    let mut r = two_clusters();
+    r[0].clusters[0].manifests[3] = manifest("ns-0001", "policy-1", 1);
+    r[0].clusters[1].manifests.pop();
+    r
+}
+
+#[test]
+fn a_missing_or_damaged_tree_id_cache_never_changes_the_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The reference: every commit built without a cache.
+    let reference = user_repo(&tmp.path().join("reference"));
+    commit(&reference, &two_clusters()).unwrap();
+    std::fs::remove_file(cache_file(&reference)).unwrap();
+    commit(&reference, &two_clusters_changed()).unwrap();
+    let expected = tree_of(&reference, "HEAD");
+    assert_ne!(expected, tree_of(&reference, "HEAD~1"));
+
+    for damage in [
+        "none",
+        "missing",
+        "empty",
+        "garbage",
+        "truncated",
+        "flipped",
+    ] {
+        let repo = user_repo(&tmp.path().join(damage));
+        commit(&repo, &two_clusters()).unwrap();
+        let good = std::fs::read(cache_file(&repo)).expect("the commit wrote the cache");
+        assert_eq!(
+            gitops::idcache::IdCache::load(&repo.join(".git")).loaded(),
+            5,
+            "one entry per distinct folder content: ns-0000 and ns-0001 are alike on both clusters"
+        );
+        match damage {
+            "missing" => std::fs::remove_file(cache_file(&repo)).unwrap(),
+            "empty" => std::fs::write(cache_file(&repo), b"").unwrap(),
+            "garbage" => std::fs::write(cache_file(&repo), vec![0x5a; good.len()]).unwrap(),
+            "truncated" => std::fs::write(cache_file(&repo), &good[..good.len() / 2]).unwrap(),
+            "flipped" => {
+                let mut bad = good.clone();
+                let at = bad.len() / 2;
+                bad[at] ^= 0x40;
+                std::fs::write(cache_file(&repo), bad).unwrap();
+            }
+            _ => {}
+        }
+        commit(&repo, &two_clusters_changed()).unwrap();
+        assert_eq!(tree_of(&repo, "HEAD"), expected, "cache {damage}");
+        assert_eq!(status(&repo), "", "cache {damage}");
+        assert_fsck(&repo);
+        assert_eq!(
+            gitops::idcache::IdCache::load(&repo.join(".git")).loaded(),
+            6,
+            "cache {damage}: rewritten whole by the commit (ns-0001 now differs between clusters)"
+        );
+    }
+}
+
+#[test]
+fn a_cache_from_another_repository_is_not_trusted_for_objects_this_one_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Repository A commits the changed content straight away: its cache maps that content to
+    // trees only A has.
+    let a = user_repo(&tmp.path().join("a"));
+    commit(&a, &two_clusters_changed()).unwrap();
+    let b = user_repo(&tmp.path().join("b"));
+    commit(&b, &two_clusters()).unwrap();
+    std::fs::copy(cache_file(&a), cache_file(&b)).unwrap();
+    commit(&b, &two_clusters_changed()).unwrap();
+    assert_eq!(
+        git(&b, &["rev-parse", "HEAD:clusters"]),
+        git(&a, &["rev-parse", "HEAD:clusters"])
+    );
+    assert_fsck(&b);
+    // Every object of the new tree is in B.
+    let listing = git(&b, &["ls-tree", "-r", "-t", "HEAD"]);
+    for line in listing.lines() {
+        let id = line.split_whitespace().nth(2).unwrap();
+        git(&b, &["cat-file", "-e", id]);
+    }
+    assert_eq!(
+        git(
+            &b,
+            &[
+                "show",
+                "HEAD:clusters/prod-eu-1/ns-0001/networkpolicy-policy-1.yaml"
+            ]
+        ),
+        manifest("ns-0001", "policy-1", 1).yaml
+    );
+    assert_eq!(status(&b), "");
+}
+
+#[test]
+fn a_staged_mode_change_of_an_owned_file_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    commit(&repo, &two_clusters()).unwrap();
+    let file = "clusters/prod-eu-1/ns-0000/networkpolicy-policy-0.yaml";
+    git(&repo, &["update-index", "--chmod=+x", file]);
+    let before = snapshot(&repo);
+    let err = commit(&repo, &two_clusters_changed()).unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::Dirty { paths } if paths == &[file]),
+        "{err:?}"
+    );
+    assert_eq!(snapshot(&repo), before);
+}

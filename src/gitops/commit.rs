@@ -2,8 +2,8 @@
 //!
 //! [`prepare`] opens (or creates) the repository, reads the branch tip once, checks that the
 //! working tree is safe to update, and builds blobs, trees and the commit in an in-memory object
-//! store (libgit2's mempack), then packs exactly those new objects into one pack (a
-//! `PackBuilder` fed the ids the tree writer wrote). Nothing is written to disk.
+//! store (libgit2's mempack), then packs exactly those new objects into one pack
+//! ([`super::pack`], fed the ids the tree writer wrote). Nothing is written to disk.
 //!
 //! [`Prepared::finish`] writes that pack into `objects/pack/` (pack file first, index last, the
 //! order git uses, so no reader ever sees an index without its pack), then moves the branch with
@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
+use super::idcache::IdCache;
 use super::layout::{self, CLUSTERS_DIR, Desired, ENVS_DIR, MARKER_FILE, README_FILE};
 use super::message::{self, Summary};
 use super::tree::{Edit, FileChange, Node, TreeWriter, git};
@@ -43,6 +44,10 @@ pub struct Prepared {
     message: String,
     /// Objects in the pack.
     objects: usize,
+    /// The tree ids of this commit's folders, saved once the commit is in.
+    cache: IdCache,
+    /// The handle the working-tree check used; it holds the index it read.
+    worktree_repo: Option<Repository>,
 }
 
 /// What `prepare` needs besides the layout.
@@ -108,7 +113,7 @@ fn read_ref(repo: &Repository, refname: &str) -> Result<Option<Oid>, GitopsError
 /// Builds the commit in memory. Writes nothing to disk.
 pub(crate) fn prepare(
     repo: Repository,
-    inputs: Inputs<'_>,
+    mut inputs: Inputs<'_>,
     opts: &CommitOptions,
 ) -> Result<Prepared, GitopsError> {
     let (branch, update_worktree) = resolve_branch(&repo, opts.branch.as_deref())?;
@@ -141,39 +146,43 @@ pub(crate) fn prepare(
             .map(|c| c.tree())
             .transpose()
             .map_err(git("read the branch tree"))?;
-        let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &inputs.desired)?;
+        let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &mut inputs.desired)?;
         tracing::debug!("planned edits in {:?}", started.elapsed());
         let odb = repo.odb().map_err(git("open the object database"))?;
         let mempack = odb
             .add_new_mempack_backend(MEMPACK_PRIORITY)
             .map_err(git("add the in-memory object store"))?;
-        let mut writer = TreeWriter::new(&repo);
+        let mut writer = TreeWriter::new(&repo, IdCache::load(repo.path()))?;
         // The working-tree check (a stat of every owned file) runs on a second thread, with its
         // own repository handle, while this one hashes files and builds trees in memory.
         let workdir = repo.workdir().map(Path::to_path_buf);
         let (dirty, root) = std::thread::scope(|scope| {
             let check = workdir.filter(|_| update_worktree).map(|workdir| {
                 let owned = &owned;
-                scope.spawn(move || -> Result<Vec<String>, GitopsError> {
+                scope.spawn(move || -> Result<(Repository, Vec<String>), GitopsError> {
                     let repo = Repository::open(&workdir).map_err(git("open the repository"))?;
                     let old_tree = old
                         .map(|id| repo.find_commit(id).and_then(|c| c.tree()))
                         .transpose()
                         .map_err(git("read the branch tree"))?;
-                    let head = owned_head_blobs(&repo, old_tree.as_ref(), owned)?;
-                    super::status::dirty_owned(&repo, owned, &head)
+                    let dirty = super::status::dirty_owned(&repo, owned, old_tree.as_ref())?;
+                    tracing::debug!("checked the working tree in {:?}", started.elapsed());
+                    drop(old_tree);
+                    Ok((repo, dirty))
                 })
             });
             let root = writer.edit("", old_tree.as_ref(), edits);
+            tracing::debug!("built the tree in {:?}", started.elapsed());
             let dirty = check.map(|h| h.join().expect("the status thread does not panic"));
             (dirty, root)
         });
-        if let Some(dirty) = dirty {
-            let dirty = dirty?;
+        let mut worktree_repo = None;
+        if let Some(checked) = dirty {
+            let (checked_repo, dirty) = checked?;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }
-            tracing::debug!("checked the working tree in {:?}", started.elapsed());
+            worktree_repo = Some(checked_repo);
         }
         let root = match root? {
             Some(id) => id,
@@ -183,11 +192,12 @@ pub(crate) fn prepare(
             }
         };
         let changes = std::mem::take(&mut writer.changes);
+        let cache = std::mem::take(&mut writer.cache);
         tracing::debug!(
-            "built the tree in {:?}: {} objects, {} file changes",
-            started.elapsed(),
+            "{} objects, {} file changes, {} folders keyed",
             writer.written.len(),
-            changes.len()
+            changes.len(),
+            cache.len()
         );
         let summary = Summary::new(&changes, &|c| existed.contains_key(c), &|c| {
             inputs.desired.clusters.contains_key(c)
@@ -200,7 +210,15 @@ pub(crate) fn prepare(
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;
-            (None, changes, summary, String::new(), 0)
+            (
+                None,
+                changes,
+                summary,
+                String::new(),
+                0,
+                cache,
+                worktree_repo,
+            )
         } else {
             let message = message::message(
                 opts.message.as_deref(),
@@ -223,31 +241,26 @@ pub(crate) fn prepare(
                 .map_err(git("write the commit"))?;
             // Pack exactly the new objects. (`Mempack::dump` would pack everything reachable from
             // the commit, i.e. the whole tree again on every commit.)
-            let mut pb = repo.packbuilder().map_err(git("start the pack"))?;
-            pb.set_threads(0);
-            for (id, path) in writer.written.iter().chain([&(commit, None)]) {
-                pb.insert_object(*id, path.as_deref())
-                    .map_err(git("add an object to the pack"))?;
-            }
-            let mut buf = git2::Buf::new();
-            pb.write_buf(&mut buf)
-                .map_err(git("pack the new objects"))?;
-            let objects = pb.object_count();
+            let (pack, objects) = super::pack::write(
+                &odb,
+                writer.written.iter().map(|(id, _)| *id).chain([commit]),
+            )?;
             tracing::debug!("packed {objects} objects in {:?}", started.elapsed());
-            drop(pb);
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;
             (
-                Some((commit, buf.to_vec())),
+                Some((commit, pack)),
                 changes,
                 summary,
                 message,
                 objects,
+                cache,
+                worktree_repo,
             )
         }
     };
-    let (new, changes, summary, message, objects) = built;
+    let (new, changes, summary, message, objects, cache, worktree_repo) = built;
     Ok(Prepared {
         repo,
         refname,
@@ -259,6 +272,8 @@ pub(crate) fn prepare(
         summary,
         message,
         objects,
+        cache,
+        worktree_repo,
     })
 }
 
@@ -268,7 +283,7 @@ pub(crate) fn prepare(
 fn plan_edits(
     repo: &Repository,
     old: Option<&git2::Tree<'_>>,
-    desired: &Desired,
+    desired: &mut Desired,
 ) -> Result<
     (
         BTreeMap<String, Edit>,
@@ -313,11 +328,11 @@ fn plan_edits(
     }
     let mut owned = Vec::new();
     let mut cluster_edits = BTreeMap::new();
-    for (name, c) in &desired.clusters {
+    for (name, c) in &mut desired.clusters {
         owned.push(format!("{CLUSTERS_DIR}/{name}"));
         cluster_edits.insert(
             name.clone(),
-            Edit::Replace(Node::from_files(c.files.clone())),
+            Edit::ReplaceFiles(std::mem::take(&mut c.files)),
         );
     }
     for (name, marker) in &existed {
@@ -354,31 +369,6 @@ fn plan_edits(
         root.insert(ENVS_DIR.to_string(), Edit::Edit(env_edits));
     }
     Ok((root, owned, existed))
-}
-
-/// The blobs of the old tree under the owned paths (`path -> id`).
-fn owned_head_blobs(
-    repo: &Repository,
-    old: Option<&git2::Tree<'_>>,
-    owned: &[String],
-) -> Result<BTreeMap<String, Oid>, GitopsError> {
-    let mut out = BTreeMap::new();
-    let Some(old) = old else { return Ok(out) };
-    for p in owned {
-        let Ok(entry) = old.get_path(Path::new(p)) else {
-            continue;
-        };
-        match entry.kind() {
-            Some(git2::ObjectType::Tree) => {
-                let t = repo.find_tree(entry.id()).map_err(git("read a tree"))?;
-                super::tree::blobs(repo, &t, p, &mut out)?;
-            }
-            _ => {
-                out.insert(p.clone(), entry.id());
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn subtree<'r>(
@@ -422,6 +412,7 @@ impl Prepared {
     /// Writes the pack, moves the branch (compare-and-swap) and updates the working tree.
     pub fn finish(self) -> Result<CommitOutcome, GitopsError> {
         let Some((commit, pack)) = &self.new else {
+            self.cache.save(self.repo.path());
             return Ok(CommitOutcome::NothingToCommit {
                 branch: self.branch.clone(),
                 head: self.old,
@@ -438,7 +429,7 @@ impl Prepared {
             }
             // Files may have been edited since `prepare`: check the ones this commit writes or
             // deletes again, just before the commit point.
-            let dirty = worktree::touched_since(&self.repo, &self.changes)?;
+            let dirty = worktree::touched_since(self.index_repo(), &self.changes)?;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }
@@ -469,9 +460,10 @@ impl Prepared {
             };
         }
         tracing::info!("{} -> {commit}", self.refname);
+        self.cache.save(self.repo.path());
         if self.update_worktree {
             let started = std::time::Instant::now();
-            let updated = worktree::update(&self.repo, &self.changes);
+            let updated = worktree::update(self.index_repo(), &self.changes);
             tracing::debug!("updated the working tree in {:?}", started.elapsed());
             updated.map_err(|e| GitopsError::WorktreeUpdate {
                 commit: *commit,
@@ -486,6 +478,12 @@ impl Prepared {
             message: self.message.clone(),
             objects: self.objects,
         })
+    }
+
+    /// The repository handle whose index the working-tree check read (re-read by the working
+    /// tree functions only if the file changed since).
+    fn index_repo(&self) -> &Repository {
+        self.worktree_repo.as_ref().unwrap_or(&self.repo)
     }
 
     fn moved(&self, current: Option<Oid>) -> GitopsError {

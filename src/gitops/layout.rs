@@ -38,7 +38,7 @@ pub struct DesiredCluster {
     /// The environment the cluster belongs to.
     pub environment: String,
     /// Relative path inside `clusters/<cluster>/` -> contents.
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, String>,
 }
 
 /// The part of the repository segplan owns, for the environments being committed.
@@ -126,18 +126,11 @@ pub fn desired(model: &Model, rendered: &[Rendered], opts: &LayoutOptions) -> De
             .filter(|e| e.kind == EnvKind::Management)
             .and_then(|e| e.clusters.keys().next().cloned());
         for rc in &r.clusters {
-            let mut files: BTreeMap<String, Vec<u8>> = rc
-                .files()
-                .into_iter()
-                .map(|(p, c)| (p, c.into_bytes()))
-                .collect();
-            files.insert(
-                MARKER_FILE.to_string(),
-                marker(&r.environment, &rc.name).into_bytes(),
-            );
+            let mut files = rc.files();
+            files.insert(MARKER_FILE.to_string(), marker(&r.environment, &rc.name));
             if mgmt_host.as_deref() == Some(rc.name.as_str()) {
                 for (p, c) in super::sync::files(model, &rc.name, &opts.repo_url, &opts.branch) {
-                    files.insert(format!("{GITOPS_DIR}/{p}"), c.into_bytes());
+                    files.insert(format!("{GITOPS_DIR}/{p}"), c);
                 }
             }
             clusters.insert(

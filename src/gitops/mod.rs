@@ -13,9 +13,11 @@
 //! two phases separately). See `docs/gitops.md` for the layout and the guarantees.
 
 pub mod commit;
+pub mod idcache;
 pub mod identity;
 pub mod layout;
 pub mod message;
+pub mod pack;
 pub mod push;
 pub mod readme;
 pub mod status;

@@ -1,46 +1,107 @@
 //! Building the new tree straight in the object database, from the old tree and a set of edits.
 //!
-//! Blobs are hashed in memory first and only written when the old tree does not already hold
-//! that exact blob at that path; a directory whose entries all match the old directory keeps
-//! the old tree's id and writes nothing, so an unchanged cluster costs one hash per file and no
-//! object. Every file added, changed or removed is recorded as a [`FileChange`] (the commit
-//! message and the working-tree update use them).
+//! Every folder of the desired content carries a key, a SHA-256 of its names and bytes
+//! ([`Dir::key`]). When the tree-id cache ([`super::idcache`]) maps that key to the very tree the
+//! old tree has at that path, the folder is unchanged and costs nothing more: no object is read,
+//! no file hashed. Otherwise blobs are hashed in memory and only written when the old tree does
+//! not already hold that exact blob at that path; a directory whose entries all match the old
+//! directory keeps the old tree's id and writes nothing. Trees are serialised here and written
+//! to the object database directly. Every file added, changed or removed is recorded as a
+//! [`FileChange`] (the commit message and the working-tree update use them).
 
 use std::collections::BTreeMap;
 
 use git2::{ObjectType, Oid, Repository, Tree};
+use sha2::{Digest, Sha256};
 
 use super::GitopsError;
+use super::idcache::{IdCache, Key};
 
 /// Desired contents of a path: a file or a directory.
 #[derive(Debug, Clone)]
 pub enum Node {
     File(Vec<u8>),
-    Dir(BTreeMap<String, Node>),
+    Dir(Dir),
+}
+
+/// A desired directory and the key of its content.
+#[derive(Debug, Clone)]
+pub struct Dir {
+    pub entries: BTreeMap<String, Node>,
+    key: Key,
+}
+
+impl Dir {
+    /// A directory of `entries`, keyed by a SHA-256 over every entry's kind, name and content
+    /// (a file's bytes, a sub-directory's key), each length-prefixed: equal keys mean equal
+    /// trees.
+    pub fn new(entries: BTreeMap<String, Node>) -> Dir {
+        let mut dir = Dir {
+            entries,
+            key: [0; 32],
+        };
+        dir.seal();
+        dir
+    }
+
+    /// Computes the key (the entries' keys must be computed already).
+    fn seal(&mut self) {
+        let mut h = Sha256::new();
+        h.update(b"segplan folder v1\0");
+        for (name, node) in &self.entries {
+            let (kind, content): (u8, &[u8]) = match node {
+                Node::File(bytes) => (b'f', bytes),
+                Node::Dir(d) => (b'd', &d.key),
+            };
+            h.update([kind]);
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update((content.len() as u64).to_le_bytes());
+            h.update(content);
+        }
+        self.key = h.finalize().into();
+    }
+
+    /// The key of this directory's content.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
 }
 
 impl Node {
     /// A directory from `relative/path -> contents`.
-    pub fn from_files(files: BTreeMap<String, Vec<u8>>) -> Node {
-        let mut root = BTreeMap::new();
-        for (path, bytes) in files {
-            insert(&mut root, &path, bytes);
+    pub fn from_files(files: BTreeMap<String, String>) -> Node {
+        let mut root = Dir {
+            entries: BTreeMap::new(),
+            key: [0; 32],
+        };
+        for (path, text) in files {
+            insert(&mut root, &path, text.into_bytes());
         }
+        seal_all(&mut root);
         Node::Dir(root)
     }
 }
 
-fn insert(dir: &mut BTreeMap<String, Node>, path: &str, bytes: Vec<u8>) {
+/// Inserts a file; the directories on its way get their keys later ([`seal_all`]).
+fn insert(dir: &mut Dir, path: &str, bytes: Vec<u8>) {
     match path.split_once('/') {
         None => {
-            dir.insert(path.to_string(), Node::File(bytes));
+            dir.entries.insert(path.to_string(), Node::File(bytes));
         }
         Some((head, rest)) => {
-            let entry = dir
-                .entry(head.to_string())
-                .or_insert_with(|| Node::Dir(BTreeMap::new()));
+            let entry = match dir.entries.get_mut(head) {
+                Some(e) => e,
+                None => dir
+                    .entries
+                    .entry(head.to_string())
+                    .or_insert(Node::File(Vec::new())),
+            };
             if let Node::File(_) = entry {
-                *entry = Node::Dir(BTreeMap::new());
+                *entry = Node::Dir(Dir {
+                    entries: BTreeMap::new(),
+                    key: [0; 32],
+                });
             }
             if let Node::Dir(sub) = entry {
                 insert(sub, rest, bytes);
@@ -49,11 +110,23 @@ fn insert(dir: &mut BTreeMap<String, Node>, path: &str, bytes: Vec<u8>) {
     }
 }
 
+fn seal_all(dir: &mut Dir) {
+    for node in dir.entries.values_mut() {
+        if let Node::Dir(sub) = node {
+            seal_all(sub);
+        }
+    }
+    dir.seal();
+}
+
 /// What to do with one entry of a directory.
 #[derive(Debug, Clone)]
 pub enum Edit {
     /// Replace the entry with exactly this content.
     Replace(Node),
+    /// Replace the entry with a directory of exactly these files (`relative/path -> bytes`).
+    /// The directory is built (and keyed) when the writer gets to it.
+    ReplaceFiles(BTreeMap<String, String>),
     /// Remove the entry (and everything below it).
     Remove,
     /// Keep the directory, editing some of its entries.
@@ -82,6 +155,9 @@ pub struct FileChange {
 /// Writes trees and blobs into `repo`'s object database and records changes.
 pub struct TreeWriter<'r> {
     repo: &'r Repository,
+    odb: git2::Odb<'r>,
+    /// Tree ids by folder key: read from the repository, and recorded for this commit.
+    pub cache: IdCache,
     /// Every file change, in path order per directory.
     pub changes: Vec<FileChange>,
     /// Objects written (blobs with their path, trees), in write order: exactly what the pack
@@ -93,12 +169,14 @@ const BLOB: i32 = 0o100644;
 const TREE: i32 = 0o040000;
 
 impl<'r> TreeWriter<'r> {
-    pub fn new(repo: &'r Repository) -> Self {
-        TreeWriter {
+    pub fn new(repo: &'r Repository, cache: IdCache) -> Result<Self, GitopsError> {
+        Ok(TreeWriter {
             repo,
+            odb: repo.odb().map_err(git("open the object database"))?,
+            cache,
             changes: Vec::new(),
             written: Vec::new(),
-        }
+        })
     }
 
     /// Applies `edits` to `old` (the directory at `prefix`), returning the new tree id, or
@@ -128,6 +206,9 @@ impl<'r> TreeWriter<'r> {
                     None
                 }
                 Edit::Replace(node) => self.node(&path, old_entry, node)?,
+                Edit::ReplaceFiles(files) => {
+                    self.node(&path, old_entry, Node::from_files(files))?
+                }
                 Edit::Edit(sub) => {
                     let old_tree = self.subtree(old_entry)?;
                     if old_tree.is_none()
@@ -173,7 +254,15 @@ impl<'r> TreeWriter<'r> {
                 }
                 Ok(Some((id, BLOB)))
             }
-            Node::Dir(children) => {
+            Node::Dir(dir) => {
+                let key = *dir.key();
+                if let Some((old_id, TREE)) = old
+                    && self.cache.get(&key) == Some(old_id)
+                {
+                    // The very tree the old commit has here: unchanged, nothing to read.
+                    self.cache.record(key, old_id);
+                    return Ok(Some((old_id, TREE)));
+                }
                 let old_tree = self.subtree(old)?;
                 if old_tree.is_none()
                     && let Some((id, mode)) = old
@@ -191,7 +280,7 @@ impl<'r> TreeWriter<'r> {
                     })
                     .collect();
                 let mut entries = BTreeMap::new();
-                for (name, child) in children {
+                for (name, child) in dir.entries {
                     let child_path = join(path, &name);
                     if let Some(e) = self.node(&child_path, before.get(&name).copied(), child)? {
                         entries.insert(name, e);
@@ -202,9 +291,11 @@ impl<'r> TreeWriter<'r> {
                         self.removed(&join(path, name), *id, *mode)?;
                     }
                 }
-                Ok(self
-                    .finish_dir(old_tree.as_ref(), &before, entries)?
-                    .map(|id| (id, TREE)))
+                let id = self.finish_dir(old_tree.as_ref(), &before, entries)?;
+                if let Some(id) = id {
+                    self.cache.record(key, id);
+                }
+                Ok(id.map(|id| (id, TREE)))
             }
         }
     }
@@ -224,12 +315,7 @@ impl<'r> TreeWriter<'r> {
         {
             return Ok(Some(old.id()));
         }
-        let mut tb = self.repo.treebuilder(None).map_err(git("start a tree"))?;
-        for (name, (id, mode)) in &entries {
-            tb.insert(name, *id, *mode)
-                .map_err(git("add a tree entry"))?;
-        }
-        let id = tb.write().map_err(git("write a tree"))?;
+        let id = write_tree(&self.odb, &entries)?;
         self.written.push((id, None));
         Ok(Some(id))
     }
@@ -241,7 +327,10 @@ impl<'r> TreeWriter<'r> {
         bytes: Vec<u8>,
         kind: ChangeKind,
     ) -> Result<(), GitopsError> {
-        let written = self.repo.blob(&bytes).map_err(git("write a blob"))?;
+        let written = self
+            .odb
+            .write(ObjectType::Blob, &bytes)
+            .map_err(git("write a blob"))?;
         debug_assert_eq!(written, id);
         self.written.push((id, Some(path.to_string())));
         self.changes.push(FileChange {
@@ -282,24 +371,32 @@ impl<'r> TreeWriter<'r> {
     }
 }
 
-/// Reads every blob under `tree` into `path -> blob id` (used to list owned folders).
-pub fn blobs(
-    repo: &Repository,
-    tree: &Tree<'_>,
-    prefix: &str,
-    out: &mut BTreeMap<String, Oid>,
-) -> Result<(), GitopsError> {
-    for e in tree.iter() {
-        let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
-        let path = join(prefix, &name);
-        if e.filemode() == TREE {
-            let sub = repo.find_tree(e.id()).map_err(git("read a tree"))?;
-            blobs(repo, &sub, &path, out)?;
-        } else {
-            out.insert(path, e.id());
+/// Serialises a tree (entries in git's order) and writes it to `odb`. Names are checked as
+/// libgit2's tree builder checks them.
+fn write_tree(
+    odb: &git2::Odb<'_>,
+    entries: &BTreeMap<String, (Oid, i32)>,
+) -> Result<Oid, GitopsError> {
+    let mut sorted: Vec<(&String, &(Oid, i32))> = entries.iter().collect();
+    sorted.sort_by(|a, b| {
+        super::status::git_order(a.0.as_bytes(), a.1.1 == TREE, b.0.as_bytes(), b.1.1 == TREE)
+    });
+    let mut buf = Vec::with_capacity(entries.len() * 64);
+    for (name, (id, mode)) in sorted {
+        let bad = name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.eq_ignore_ascii_case(".git")
+            || name.bytes().any(|b| b == b'/' || b == 0);
+        if bad {
+            return Err(git("add a tree entry")(git2::Error::from_str(&format!(
+                "invalid tree entry name `{name}`"
+            ))));
         }
+        super::status::push_tree_entry(&mut buf, *mode as u32, name.as_bytes(), *id);
     }
-    Ok(())
+    odb.write(ObjectType::Tree, &buf)
+        .map_err(git("write a tree"))
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -315,5 +412,75 @@ pub(crate) fn git(context: &'static str) -> impl Fn(git2::Error) -> GitopsError 
     move |source| GitopsError::Git {
         context: context.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trees_are_written_in_gits_order_as_libgit2_writes_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init(tmp.path()).unwrap();
+        let blob = repo.blob(b"x\n").unwrap();
+        let sub = {
+            let mut tb = repo.treebuilder(None).unwrap();
+            tb.insert("f", blob, BLOB).unwrap();
+            tb.write().unwrap()
+        };
+        // `a` is a folder: git sorts it as `a/`, after `a-b` and `a.yaml`, before `a0`.
+        let entries: BTreeMap<String, (Oid, i32)> = [
+            ("a", (sub, TREE)),
+            ("a-b", (blob, BLOB)),
+            ("a.yaml", (blob, BLOB)),
+            ("a0", (blob, BLOB)),
+            ("b", (sub, TREE)),
+        ]
+        .into_iter()
+        .map(|(n, e)| (n.to_string(), e))
+        .collect();
+        let ours = write_tree(&repo.odb().unwrap(), &entries).unwrap();
+        let mut tb = repo.treebuilder(None).unwrap();
+        for (name, (id, mode)) in &entries {
+            tb.insert(name, *id, *mode).unwrap();
+        }
+        assert_eq!(ours, tb.write().unwrap());
+        for bad in ["", ".git", ".GIT", "..", "a/b"] {
+            let e = BTreeMap::from([(bad.to_string(), (blob, BLOB))]);
+            assert!(write_tree(&repo.odb().unwrap(), &e).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn folder_keys_change_with_any_name_or_byte() {
+        let files = |pairs: &[(&str, &str)]| -> Node {
+            Node::from_files(
+                pairs
+                    .iter()
+                    .map(|(p, c)| (p.to_string(), c.to_string()))
+                    .collect(),
+            )
+        };
+        let key = |n: &Node| match n {
+            Node::Dir(d) => *d.key(),
+            Node::File(_) => unreachable!(),
+        };
+        let base = key(&files(&[("a/x", "1"), ("b", "2")]));
+        assert_eq!(
+            base,
+            key(&files(&[("b", "2"), ("a/x", "1")])),
+            "order of input"
+        );
+        for other in [
+            files(&[("a/x", "1"), ("b", "3")]),
+            files(&[("a/y", "1"), ("b", "2")]),
+            files(&[("a/x", "1"), ("c", "2")]),
+            files(&[("a/x", "1b"), ("b", "")]),
+            files(&[("ax", "1"), ("b", "2")]),
+            files(&[("a/x", "1"), ("b", "2"), ("c", "")]),
+        ] {
+            assert_ne!(base, key(&other));
+        }
     }
 }

@@ -38,7 +38,9 @@ pub fn touched_since(
     let Some(workdir) = repo.workdir() else {
         return Ok(Vec::new());
     };
-    let index = repo.index().map_err(git("read the index"))?;
+    let mut index = repo.index().map_err(git("read the index"))?;
+    // Re-read only if the file changed since the working-tree check read it.
+    index.read(false).map_err(git("read the index"))?;
     let mut touched = Vec::new();
     for c in changes {
         let full = workdir.join(&c.path);
@@ -67,6 +69,7 @@ pub fn update(repo: &Repository, changes: &[FileChange]) -> Result<(), GitopsErr
         move |source| GitopsError::Io { path, source }
     };
     let mut index = repo.index().map_err(git("read the index"))?;
+    index.read(false).map_err(git("read the index"))?;
     // Removals first: a file may become a folder of the same name.
     for c in changes.iter().filter(|c| c.kind == ChangeKind::Removed) {
         let full = workdir.join(&c.path);

@@ -80,7 +80,7 @@ fn is_plain_safe(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'))
-        && !SPECIAL.contains(&s.to_ascii_lowercase().as_str())
+        && (s.len() > 5 || !SPECIAL.iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
 
 fn num(value: Value, _: Kwargs, _: &State) -> tera::TeraResult<Value> {

@@ -74,7 +74,7 @@ fn sigkill_at_random_points_never_corrupts_the_repository() {
 
     let mut rng = Rng(0x5eed_0000_0000_0001);
     let mut window = full * 3 / 2;
-    let (mut kept_old, mut moved, mut finished) = (0, 0, 0);
+    let (mut kept_old, mut moved, mut finished, mut locked) = (0, 0, 0, 0);
     for run in 1..=RUNS {
         let old = head(&repo);
         topology::write(&topology, 2, 40, &format!("run {run}"));
@@ -115,11 +115,28 @@ fn sigkill_at_random_points_never_corrupts_the_repository() {
         // the branch (never the other way round); a kill while libgit2 writes the index can
         // leave its lock file, as with git itself. Bring the working tree back for the next run.
         let _ = std::fs::remove_file(repo.join(".git/index.lock"));
+        // A kill while the branch is being moved leaves its lock, as with git: the next run
+        // refuses, naming it, and changes nothing.
+        let branch_lock = repo.join(".git/refs/heads/main.lock");
+        if branch_lock.exists() {
+            locked += 1;
+            let out = segplan_commit(&topology, &repo, tmp.path())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(3), "run {run}: a held branch lock");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("refs/heads/main.lock"),
+                "run {run}: {stderr}"
+            );
+            assert_eq!(head(&repo), now, "run {run}: the branch stays");
+            std::fs::remove_file(&branch_lock).unwrap();
+        }
         git(&repo, &["reset", "-q", "--hard"]);
         assert_eq!(status(&repo), "");
     }
     eprintln!(
-        "{RUNS} runs: {kept_old} kept the old commit, {moved} moved to a new one ({finished} finished)"
+        "{RUNS} runs: {kept_old} kept the old commit, {moved} moved to a new one ({finished} finished, {locked} left the branch lock)"
     );
     assert!(
         kept_old > 0,

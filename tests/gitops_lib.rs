@@ -328,6 +328,34 @@ fn held_index_lock_refuses() {
 }
 
 #[test]
+fn held_branch_lock_refuses_and_names_it() {
+    // A git process killed while updating the branch leaves `refs/heads/main.lock` behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    let lock = repo.join(".git/refs/heads/main.lock");
+    std::fs::write(&lock, "").unwrap();
+    let before = snapshot(&repo);
+    let packs_before = std::fs::read_dir(repo.join(".git/objects/pack"))
+        .unwrap()
+        .count();
+    let err = commit(&repo, &two_clusters()).unwrap_err();
+    assert!(matches!(err, GitopsError::BranchLocked { .. }), "{err:?}");
+    assert!(err.to_string().contains("refs/heads/main.lock"), "{err}");
+    assert!(err.hint().unwrap().contains("main.lock"));
+    assert_eq!(
+        std::fs::read_dir(repo.join(".git/objects/pack"))
+            .unwrap()
+            .count(),
+        packs_before,
+        "nothing is written before the commit point"
+    );
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(snapshot(&repo), before);
+    assert_fsck(&repo);
+    commit(&repo, &two_clusters()).expect("commits once the lock is gone");
+}
+
+#[test]
 fn branch_moved_between_read_and_update_refuses() {
     hermetic();
     let tmp = tempfile::tempdir().unwrap();

@@ -438,6 +438,11 @@ impl Prepared {
         if current != self.old {
             return Err(self.moved(current));
         }
+        // A branch lock left by a killed git (or segplan) process: say so, before writing
+        // anything (libgit2 would only report the ref update failing).
+        if self.branch_lock().exists() {
+            return Err(self.locked());
+        }
         let started = std::time::Instant::now();
         write_pack(&self.repo, pack)?;
         tracing::debug!("wrote the pack in {:?}", started.elapsed());
@@ -453,7 +458,8 @@ impl Prepared {
         };
         if let Err(e) = updated {
             return match e.code() {
-                git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked => {
+                git2::ErrorCode::Locked => Err(self.locked()),
+                git2::ErrorCode::Modified | git2::ErrorCode::Exists => {
                     Err(self.moved(read_ref(&self.repo, &self.refname).ok().flatten()))
                 }
                 _ => Err(git("move the branch")(e)),
@@ -484,6 +490,18 @@ impl Prepared {
     /// tree functions only if the file changed since).
     fn index_repo(&self) -> &Repository {
         self.worktree_repo.as_ref().unwrap_or(&self.repo)
+    }
+
+    /// `<git dir>/refs/heads/<branch>.lock`, which git and libgit2 create to update the branch.
+    fn branch_lock(&self) -> PathBuf {
+        self.repo.path().join(format!("{}.lock", self.refname))
+    }
+
+    fn locked(&self) -> GitopsError {
+        GitopsError::BranchLocked {
+            branch: self.branch.clone(),
+            path: self.branch_lock(),
+        }
     }
 
     fn moved(&self, current: Option<Oid>) -> GitopsError {

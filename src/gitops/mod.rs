@@ -60,6 +60,8 @@ pub enum GitopsError {
     BranchMoved { branch: String, detail: String },
     #[error("another process holds the index lock {}", path.display())]
     IndexLocked { path: PathBuf },
+    #[error("another process holds the lock on branch `{branch}` ({}); nothing was committed", path.display())]
+    BranchLocked { branch: String, path: PathBuf },
     #[error(
         "the working tree has uncommitted changes in paths segplan owns: {}",
         list(paths)
@@ -107,7 +109,7 @@ impl GitopsError {
         Some(match self {
             GitopsError::DetachedHead => "check out a branch, or pass --branch to a bare repository".into(),
             GitopsError::BranchMoved { .. } => "run segplan commit again: it rebuilds on the new tip".into(),
-            GitopsError::IndexLocked { path } => format!(
+            GitopsError::IndexLocked { path } | GitopsError::BranchLocked { path, .. } => format!(
                 "wait for the other git process to finish; if none is running, remove {}",
                 path.display()
             ),

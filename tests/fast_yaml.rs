@@ -350,18 +350,22 @@ proptest! {
     }
 }
 
+/// `n` copies of random `docs`, each with a random number of edits in `edits` (deterministic).
+fn mutated_documents(docs: &[String], n: usize, edits: std::ops::Range<usize>) -> Vec<String> {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = (0..docs.len(), proptest::collection::vec(edit(), edits));
+    (0..n)
+        .map(|_| {
+            let (i, edits) = strategy.new_tree(&mut runner).unwrap().current();
+            edits.iter().fold(docs[i].clone(), |doc, e| apply(&doc, e))
+        })
+        .collect()
+}
+
 #[test]
 fn mutated_rendered_documents_read_as_serde_saphyr_reads_them() {
-    let docs = example_documents();
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = (0..docs.len(), proptest::collection::vec(edit(), 1..4));
     let mut accepted = 0;
-    for _ in 0..4000 {
-        let (i, edits) = strategy.new_tree(&mut runner).unwrap().current();
-        let mut doc = docs[i].clone();
-        for e in &edits {
-            doc = apply(&doc, e);
-        }
+    for doc in mutated_documents(&example_documents(), 4000, 1..4) {
         if agrees(&doc) {
             accepted += 1;
         }
@@ -464,15 +468,8 @@ fn k8s_types_read_from_the_tree_as_from_json() {
     assert!(kinds.len() >= 6, "kinds compared: {kinds:?}");
     // Mutated documents: changed scalars and structure make many of them fail to
     // deserialize; the errors must be the same too.
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = (0..docs.len(), proptest::collection::vec(edit(), 1..3));
     let (mut compared, mut errors) = (0, 0);
-    for _ in 0..3000 {
-        let (i, edits) = strategy.new_tree(&mut runner).unwrap().current();
-        let mut doc = docs[i].clone();
-        for e in &edits {
-            doc = apply(&doc, e);
-        }
+    for doc in mutated_documents(&docs, 3000, 1..3) {
         if typed_agrees_as_kind(&doc) {
             compared += 1;
             let tree = fast_yaml::parse_tree(&doc).unwrap();

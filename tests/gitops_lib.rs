@@ -303,24 +303,24 @@ fn detached_head_refuses() {
     assert_eq!(git(&repo, &["rev-parse", "main"]), before.0);
 }
 
+/// How many files `.git/objects/pack` holds.
+fn pack_files(repo: &std::path::Path) -> usize {
+    std::fs::read_dir(repo.join(".git/objects/pack"))
+        .unwrap()
+        .count()
+}
+
 #[test]
 fn held_index_lock_refuses() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = user_repo(tmp.path());
     std::fs::write(repo.join(".git/index.lock"), "").unwrap();
     let before_head = head(&repo);
-    let packs_before = std::fs::read_dir(repo.join(".git/objects/pack"))
-        .unwrap()
-        .count();
+    let packs_before = pack_files(&repo);
     let err = commit(&repo, &two_clusters()).unwrap_err();
     assert!(matches!(err, GitopsError::IndexLocked { .. }), "{err:?}");
     assert!(err.to_string().contains("index.lock"));
-    assert_eq!(
-        std::fs::read_dir(repo.join(".git/objects/pack"))
-            .unwrap()
-            .count(),
-        packs_before
-    );
+    assert_eq!(pack_files(&repo), packs_before);
     std::fs::remove_file(repo.join(".git/index.lock")).unwrap();
     assert_eq!(head(&repo), before_head);
     assert_eq!(status(&repo), "");
@@ -335,17 +335,13 @@ fn held_branch_lock_refuses_and_names_it() {
     let lock = repo.join(".git/refs/heads/main.lock");
     std::fs::write(&lock, "").unwrap();
     let before = snapshot(&repo);
-    let packs_before = std::fs::read_dir(repo.join(".git/objects/pack"))
-        .unwrap()
-        .count();
+    let packs_before = pack_files(&repo);
     let err = commit(&repo, &two_clusters()).unwrap_err();
     assert!(matches!(err, GitopsError::BranchLocked { .. }), "{err:?}");
     assert!(err.to_string().contains("refs/heads/main.lock"), "{err}");
     assert!(err.hint().unwrap().contains("main.lock"));
     assert_eq!(
-        std::fs::read_dir(repo.join(".git/objects/pack"))
-            .unwrap()
-            .count(),
+        pack_files(&repo),
         packs_before,
         "nothing is written before the commit point"
     );

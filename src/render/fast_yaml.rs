@@ -266,8 +266,9 @@ fn is_plain_byte(b: u8) -> bool {
 }
 
 /// Starts with a letter or `_`, holds only letters, digits and `._/-`, and is none of the
-/// words YAML 1.1 reads as a boolean or null (in any case).
-fn is_plain_string(s: &str) -> bool {
+/// words YAML 1.1 reads as a boolean or null (in any case): a plain scalar no YAML version can
+/// read as anything but this string. The escape function writes exactly these plain.
+pub(crate) fn is_plain_string(s: &str) -> bool {
     const SPECIAL: [&str; 11] = [
         "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nil", "none",
     ];

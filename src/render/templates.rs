@@ -66,21 +66,12 @@ impl Templates {
 /// a conservative identifier-like word YAML 1.1 cannot mistake for a bool, null or number,
 /// else a JSON (double-quoted YAML) string.
 pub fn escape_yaml(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    if is_plain_safe(input) {
+    // Plain exactly when the fast reader reads it back as this string: one rule for both.
+    if super::fast_yaml::is_plain_string(input) {
         out.write_all(input.as_bytes())
     } else {
         serde_json::to_writer(&mut *out, input).map_err(std::io::Error::other)
     }
-}
-
-fn is_plain_safe(s: &str) -> bool {
-    const SPECIAL: [&str; 11] = [
-        "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nil", "none",
-    ];
-    let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'))
-        && (s.len() > 5 || !SPECIAL.iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
 
 fn num(value: Value, _: Kwargs, _: &State) -> tera::TeraResult<Value> {

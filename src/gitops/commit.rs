@@ -295,34 +295,12 @@ fn plan_edits(
     let mut existed: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut readmes_before: Vec<String> = Vec::new();
     if let Some(old) = old {
-        if let Some(clusters) = subtree(repo, old, CLUSTERS_DIR)? {
-            for e in clusters
-                .iter()
-                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-            {
-                let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
-                let tree = repo
-                    .find_tree(e.id())
-                    .map_err(git("read a cluster folder"))?;
-                let marker =
-                    read_blob(repo, &tree, MARKER_FILE)?.and_then(|t| layout::parse_marker(&t));
-                existed.insert(name, marker);
-            }
+        for (name, marker) in file_in_each_folder(repo, old, CLUSTERS_DIR, MARKER_FILE)? {
+            existed.insert(name, marker.and_then(|t| layout::parse_marker(&t)));
         }
-        if let Some(envs) = subtree(repo, old, ENVS_DIR)? {
-            for e in envs
-                .iter()
-                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
-            {
-                let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
-                let tree = repo
-                    .find_tree(e.id())
-                    .map_err(git("read an environment folder"))?;
-                if read_blob(repo, &tree, README_FILE)?
-                    .is_some_and(|t| layout::is_generated_readme(&t))
-                {
-                    readmes_before.push(name);
-                }
+        for (name, readme) in file_in_each_folder(repo, old, ENVS_DIR, README_FILE)? {
+            if readme.is_some_and(|t| layout::is_generated_readme(&t)) {
+                readmes_before.push(name);
             }
         }
     }
@@ -382,6 +360,26 @@ fn subtree<'r>(
         }
         _ => Ok(None),
     }
+}
+
+/// For each folder directly under `dir` of `tree`: its name and the text of its `file`, if any.
+fn file_in_each_folder(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    dir: &str,
+    file: &str,
+) -> Result<Vec<(String, Option<String>)>, GitopsError> {
+    let Some(dir) = subtree(repo, tree, dir)? else {
+        return Ok(Vec::new());
+    };
+    dir.iter()
+        .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+        .map(|e| {
+            let folder = repo.find_tree(e.id()).map_err(git("read a folder"))?;
+            let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
+            Ok((name, read_blob(repo, &folder, file)?))
+        })
+        .collect()
 }
 
 fn read_blob(

@@ -71,6 +71,16 @@ impl ApiError {
     }
 }
 
+/// `field manager "a"` or `field managers "a", "b"`, as conflict messages name them.
+pub fn field_managers(managers: &[String]) -> String {
+    let names: Vec<String> = managers.iter().map(|m| format!("\"{m}\"")).collect();
+    format!(
+        "field manager{} {}",
+        if managers.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    )
+}
+
 /// Extracts the field managers named in a server-side apply conflict message, e.g.
 /// `Apply failed with 1 conflict: conflict with "kubectl" using v1: .spec.x`.
 pub fn conflict_managers(text: &str) -> Vec<String> {

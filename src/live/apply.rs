@@ -473,13 +473,8 @@ fn describe(e: &ApiError) -> String {
             managers,
             ..
         } if !managers.is_empty() => format!(
-            "conflict with field manager{} {}: another manager owns fields segplan sets; re-run with --force-conflicts to take ownership",
-            if managers.len() == 1 { "" } else { "s" },
-            managers
-                .iter()
-                .map(|m| format!("\"{m}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "conflict with {}: another manager owns fields segplan sets; re-run with --force-conflicts to take ownership",
+            super::api::field_managers(managers)
         ),
         other => other.to_string(),
     }

@@ -516,13 +516,8 @@ async fn confirm<A: ClusterApi>(
                     format!("apply would conflict: {message}")
                 } else {
                     format!(
-                        "apply would conflict with field manager{} {}; use --force-conflicts to take ownership",
-                        if managers.len() == 1 { "" } else { "s" },
-                        managers
-                            .iter()
-                            .map(|m| format!("\"{m}\""))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        "apply would conflict with {}; use --force-conflicts to take ownership",
+                        super::api::field_managers(&managers)
                     )
                 });
                 o.conflicts = managers;

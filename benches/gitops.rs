@@ -143,7 +143,7 @@ fn main() {
     let bytes: usize = rendered
         .clusters
         .iter()
-        .flat_map(|c| c.manifests.iter().map(|m| m.yaml.len()))
+        .flat_map(|c| c.manifests.iter().map(|m| m.yaml().len()))
         .sum();
     println!(
         "topology: {clusters} clusters x {namespaces} namespaces -> {files} files, {:.1} MB of YAML (load+render {:.2?})",

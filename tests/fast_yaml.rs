@@ -34,7 +34,7 @@ fn example_documents() -> Vec<String> {
     for env in model.environments.keys() {
         let r = segplan::render::render(&model, env, &Default::default()).expect("renders");
         for c in &r.clusters {
-            docs.extend(c.manifests.iter().map(|m| m.yaml.clone()));
+            docs.extend(c.manifests.iter().map(|m| m.yaml().to_string()));
         }
     }
     docs
@@ -47,7 +47,7 @@ fn generated_documents() -> Vec<String> {
     let r = segplan::render::render(&model, "prod", &Default::default()).expect("renders");
     r.clusters
         .iter()
-        .flat_map(|c| c.manifests.iter().map(|m| m.yaml.clone()))
+        .flat_map(|c| c.manifests.iter().map(|m| m.yaml().to_string()))
         .collect()
 }
 

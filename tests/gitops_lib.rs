@@ -73,7 +73,7 @@ fn first_commit_keeps_user_files_and_second_run_commits_nothing() {
             repo.join("clusters/prod-eu-1/ns-0000/networkpolicy-policy-0.yaml")
         )
         .unwrap(),
-        manifest("ns-0000", "policy-0", 0).yaml
+        manifest("ns-0000", "policy-0", 0).yaml()
     );
     let body = git(&repo, &["log", "-1", "--format=%B"]);
     assert_eq!(body.trim_end(), message.trim_end());
@@ -654,7 +654,7 @@ fn a_cache_from_another_repository_is_not_trusted_for_objects_this_one_lacks() {
                 "HEAD:clusters/prod-eu-1/ns-0001/networkpolicy-policy-1.yaml"
             ]
         ),
-        manifest("ns-0001", "policy-1", 1).yaml
+        manifest("ns-0001", "policy-1", 1).yaml()
     );
     assert_eq!(status(&b), "");
 }

@@ -25,7 +25,8 @@ pub struct Manifest {
     /// `metadata.namespace`; `None` for cluster-scoped objects.
     pub namespace: Option<String>,
     /// The YAML document exactly as rendered (no leading `---`), ending with a newline.
-    pub yaml: String,
+    /// Read-only ([`Manifest::yaml`]): `value` is parsed from it.
+    yaml: String,
     /// The same document as JSON: parsed again from `yaml` on first use. Rendering parses and
     /// checks every document but keeps only the text; holding every parsed tree of a large
     /// render tripled its memory and time (docs/performance.md).
@@ -50,6 +51,12 @@ impl Manifest {
             yaml,
             value: value.into(),
         }
+    }
+
+    /// The YAML document exactly as rendered (no leading `---`), ending with a newline; empty
+    /// for an object built [`Manifest::from_value`] without text.
+    pub fn yaml(&self) -> &str {
+        &self.yaml
     }
 
     /// The object as JSON.

@@ -7,6 +7,7 @@
 //! Measured: the first commit, then commits after one namespace changed (its zone flips, so its
 //! objects change on all ten clusters). Run with `cargo bench --bench gitops`
 //! (`SEGPLAN_BENCH_CLUSTERS` / `SEGPLAN_BENCH_NAMESPACES` / `SEGPLAN_BENCH_ROUNDS` to resize).
+//! Like the binary, the benchmark allocates through mimalloc, configured the same way.
 
 #[path = "../tests/gitops_support/topology.rs"]
 mod topology;
@@ -116,7 +117,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    segplan::alloc::configure_mimalloc();
     // `cargo bench` passes `--bench`; any other run (`cargo test --benches`) is a quick smoke run.
     let quick = !std::env::args().any(|a| a == "--bench");
     if std::env::var_os("SEGPLAN_BENCH_VERBOSE").is_some() {

@@ -560,10 +560,6 @@ fn tree_of(repo: &Path, rev: &str) -> String {
     git(repo, &["rev-parse", &format!("{rev}^{{tree}}")])
 }
 
-fn cache_file(repo: &Path) -> std::path::PathBuf {
-    repo.join(".git/segplan/tree-ids")
-}
-
 /// Two clusters with changes in both: a changed file in one, a removed one in the other.
 fn two_clusters_changed() -> Vec<Rendered> {
     let mut r = two_clusters();
@@ -573,82 +569,33 @@ fn two_clusters_changed() -> Vec<Rendered> {
 }
 
 #[test]
-fn a_missing_or_damaged_tree_id_cache_never_changes_the_commit() {
+fn a_tree_built_on_the_previous_one_is_the_tree_built_from_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    // The reference: every commit built without a cache.
+    // The reference: the final content committed straight away.
     let reference = user_repo(&tmp.path().join("reference"));
-    commit(&reference, &two_clusters()).unwrap();
-    std::fs::remove_file(cache_file(&reference)).unwrap();
     commit(&reference, &two_clusters_changed()).unwrap();
     let expected = tree_of(&reference, "HEAD");
-    assert_ne!(expected, tree_of(&reference, "HEAD~1"));
 
-    for damage in [
-        "none",
-        "missing",
-        "empty",
-        "garbage",
-        "truncated",
-        "flipped",
-    ] {
-        let repo = user_repo(&tmp.path().join(damage));
-        commit(&repo, &two_clusters()).unwrap();
-        let good = std::fs::read(cache_file(&repo)).expect("the commit wrote the cache");
-        assert_eq!(
-            gitops::idcache::IdCache::load(&repo.join(".git")).loaded(),
-            5,
-            "one entry per distinct folder content: ns-0000 and ns-0001 are alike on both clusters"
-        );
-        match damage {
-            "missing" => std::fs::remove_file(cache_file(&repo)).unwrap(),
-            "empty" => std::fs::write(cache_file(&repo), b"").unwrap(),
-            "garbage" => std::fs::write(cache_file(&repo), vec![0x5a; good.len()]).unwrap(),
-            "truncated" => std::fs::write(cache_file(&repo), &good[..good.len() / 2]).unwrap(),
-            "flipped" => {
-                let mut bad = good.clone();
-                let at = bad.len() / 2;
-                bad[at] ^= 0x40;
-                std::fs::write(cache_file(&repo), bad).unwrap();
-            }
-            _ => {}
-        }
-        commit(&repo, &two_clusters_changed()).unwrap();
-        assert_eq!(tree_of(&repo, "HEAD"), expected, "cache {damage}");
-        assert_eq!(status(&repo), "", "cache {damage}");
-        assert_fsck(&repo);
-        assert_eq!(
-            gitops::idcache::IdCache::load(&repo.join(".git")).loaded(),
-            6,
-            "cache {damage}: rewritten whole by the commit (ns-0001 now differs between clusters)"
-        );
+    // The same content reached through other commits: unchanged folders are recognised by
+    // the ids segplan computes, changed ones are rebuilt.
+    let repo = user_repo(&tmp.path().join("stepwise"));
+    let mut other = two_clusters();
+    other[0].clusters[1].manifests[0] = manifest("ns-0000", "policy-0", 7);
+    for r in [two_clusters(), other, two_clusters_changed()] {
+        commit(&repo, &r).unwrap();
     }
-}
-
-#[test]
-fn a_cache_from_another_repository_is_not_trusted_for_objects_this_one_lacks() {
-    let tmp = tempfile::tempdir().unwrap();
-    // Repository A commits the changed content straight away: its cache maps that content to
-    // trees only A has.
-    let a = user_repo(&tmp.path().join("a"));
-    commit(&a, &two_clusters_changed()).unwrap();
-    let b = user_repo(&tmp.path().join("b"));
-    commit(&b, &two_clusters()).unwrap();
-    std::fs::copy(cache_file(&a), cache_file(&b)).unwrap();
-    commit(&b, &two_clusters_changed()).unwrap();
-    assert_eq!(
-        git(&b, &["rev-parse", "HEAD:clusters"]),
-        git(&a, &["rev-parse", "HEAD:clusters"])
-    );
-    assert_fsck(&b);
-    // Every object of the new tree is in B.
-    let listing = git(&b, &["ls-tree", "-r", "-t", "HEAD"]);
-    for line in listing.lines() {
+    assert_eq!(tree_of(&repo, "HEAD"), expected);
+    assert_ne!(tree_of(&repo, "HEAD~1"), expected);
+    assert_eq!(status(&repo), "");
+    assert_fsck(&repo);
+    // Every object the new tree names is in the repository.
+    for line in git(&repo, &["ls-tree", "-r", "-t", "HEAD"]).lines() {
         let id = line.split_whitespace().nth(2).unwrap();
-        git(&b, &["cat-file", "-e", id]);
+        git(&repo, &["cat-file", "-e", id]);
     }
     assert_eq!(
         git(
-            &b,
+            &repo,
             &[
                 "show",
                 "HEAD:clusters/prod-eu-1/ns-0001/networkpolicy-policy-1.yaml"
@@ -656,7 +603,24 @@ fn a_cache_from_another_repository_is_not_trusted_for_objects_this_one_lacks() {
         ),
         manifest("ns-0001", "policy-1", 1).yaml()
     );
-    assert_eq!(status(&b), "");
+}
+
+#[test]
+fn the_tree_id_cache_of_earlier_builds_is_removed_and_never_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = user_repo(&tmp.path().join("reference"));
+    commit(&reference, &two_clusters()).unwrap();
+    commit(&reference, &two_clusters_changed()).unwrap();
+
+    let repo = user_repo(&tmp.path().join("repo"));
+    commit(&repo, &two_clusters()).unwrap();
+    let cache = repo.join(".git/segplan/tree-ids");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::write(&cache, vec![0x5a; 4096]).unwrap();
+    commit(&repo, &two_clusters_changed()).unwrap();
+    assert_eq!(tree_of(&repo, "HEAD"), tree_of(&reference, "HEAD"));
+    assert!(!cache.exists() && !repo.join(".git/segplan").exists());
+    assert_fsck(&repo);
 }
 
 #[test]
@@ -673,4 +637,39 @@ fn a_staged_mode_change_of_an_owned_file_refuses() {
         "{err:?}"
     );
     assert_eq!(snapshot(&repo), before);
+}
+
+#[test]
+fn a_same_size_edit_in_the_clock_tick_of_the_index_is_still_seen() {
+    // Racily clean (git's term): the file keeps its size and the mtime its index entry
+    // records, and that mtime is not older than the index file. Only its bytes tell.
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    commit(&repo, &two_clusters()).unwrap();
+    let file = "clusters/prod-eu-1/ns-0000/networkpolicy-policy-0.yaml";
+    let entry = git2::Repository::open(&repo)
+        .unwrap()
+        .index()
+        .unwrap()
+        .get_path(Path::new(file), 0)
+        .unwrap();
+    let tick = std::time::UNIX_EPOCH
+        + std::time::Duration::new(entry.mtime.seconds() as u64, entry.mtime.nanoseconds());
+    let text = std::fs::read_to_string(repo.join(file)).unwrap();
+    let edited = text.replacen("policy-0", "policy-X", 1);
+    assert!(edited.len() == text.len() && edited != text);
+    std::fs::write(repo.join(file), &edited).unwrap();
+    for f in [repo.join(file), repo.join(".git/index")] {
+        let f = std::fs::File::options().write(true).open(f).unwrap();
+        f.set_modified(tick).unwrap();
+    }
+    let (head_before, stage_before) = (head(&repo), git(&repo, &["ls-files", "--stage"]));
+    let err = commit(&repo, &two_clusters_changed()).unwrap_err();
+    assert!(
+        matches!(&err, GitopsError::Dirty { paths } if paths == &[file]),
+        "{err:?}"
+    );
+    assert_eq!(head(&repo), head_before);
+    assert_eq!(git(&repo, &["ls-files", "--stage"]), stage_before);
+    assert_eq!(std::fs::read_to_string(repo.join(file)).unwrap(), edited);
 }

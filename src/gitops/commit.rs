@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use super::idcache::IdCache;
 use super::layout::{self, CLUSTERS_DIR, Desired, ENVS_DIR, MARKER_FILE, README_FILE};
 use super::message::{self, Summary};
-use super::tree::{Edit, FileChange, Node, TreeWriter, git};
+use super::tree::{Edit, FileChange, TreeWriter, git};
 use super::{CommitOptions, CommitOutcome, GitopsError, worktree};
 
 /// Priority of the in-memory backend: above the loose (1) and pack (2) backends, so every new
@@ -44,15 +43,13 @@ pub struct Prepared {
     message: String,
     /// Objects in the pack.
     objects: usize,
-    /// The tree ids of this commit's folders, saved once the commit is in.
-    cache: IdCache,
     /// The handle the working-tree check used; it holds the index it read.
     worktree_repo: Option<Repository>,
 }
 
 /// What `prepare` needs besides the layout.
 pub(crate) struct Inputs<'a> {
-    pub desired: Desired,
+    pub desired: Desired<'a>,
     pub topology_hash: &'a str,
     pub source: Option<String>,
     pub environments: Vec<String>,
@@ -113,7 +110,7 @@ fn read_ref(repo: &Repository, refname: &str) -> Result<Option<Oid>, GitopsError
 /// Builds the commit in memory. Writes nothing to disk.
 pub(crate) fn prepare(
     repo: Repository,
-    mut inputs: Inputs<'_>,
+    inputs: Inputs<'_>,
     opts: &CommitOptions,
 ) -> Result<Prepared, GitopsError> {
     let (branch, update_worktree) = resolve_branch(&repo, opts.branch.as_deref())?;
@@ -146,13 +143,13 @@ pub(crate) fn prepare(
             .map(|c| c.tree())
             .transpose()
             .map_err(git("read the branch tree"))?;
-        let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &mut inputs.desired)?;
+        let (edits, owned, existed) = plan_edits(&repo, old_tree.as_ref(), &inputs.desired)?;
         tracing::debug!("planned edits in {:?}", started.elapsed());
         let odb = repo.odb().map_err(git("open the object database"))?;
         let mempack = odb
             .add_new_mempack_backend(MEMPACK_PRIORITY)
             .map_err(git("add the in-memory object store"))?;
-        let mut writer = TreeWriter::new(&repo, IdCache::load(repo.path()))?;
+        let mut writer = TreeWriter::new(&repo)?;
         // The working-tree check (a stat of every owned file) runs on a second thread, with its
         // own repository handle, while this one hashes files and builds trees in memory.
         let workdir = repo.workdir().map(Path::to_path_buf);
@@ -192,12 +189,12 @@ pub(crate) fn prepare(
             }
         };
         let changes = std::mem::take(&mut writer.changes);
-        let cache = std::mem::take(&mut writer.cache);
         tracing::debug!(
-            "{} objects, {} file changes, {} folders keyed",
+            "{} objects, {} file changes, {} folders replaced ({} directories new)",
             writer.written.len(),
             changes.len(),
-            cache.len()
+            writer.folders,
+            writer.new_dirs,
         );
         let summary = Summary::new(&changes, &|c| existed.contains_key(c), &|c| {
             inputs.desired.clusters.contains_key(c)
@@ -210,15 +207,7 @@ pub(crate) fn prepare(
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;
-            (
-                None,
-                changes,
-                summary,
-                String::new(),
-                0,
-                cache,
-                worktree_repo,
-            )
+            (None, changes, summary, String::new(), 0, worktree_repo)
         } else {
             let message = message::message(
                 opts.message.as_deref(),
@@ -255,12 +244,11 @@ pub(crate) fn prepare(
                 summary,
                 message,
                 objects,
-                cache,
                 worktree_repo,
             )
         }
     };
-    let (new, changes, summary, message, objects, cache, worktree_repo) = built;
+    let (new, changes, summary, message, objects, worktree_repo) = built;
     Ok(Prepared {
         repo,
         refname,
@@ -272,7 +260,6 @@ pub(crate) fn prepare(
         summary,
         message,
         objects,
-        cache,
         worktree_repo,
     })
 }
@@ -280,13 +267,13 @@ pub(crate) fn prepare(
 /// The edits for the owned paths, the owned paths themselves (for the dirty check), and the
 /// cluster folders that existed before (name -> marker environment, if any).
 #[allow(clippy::type_complexity)]
-fn plan_edits(
+fn plan_edits<'a>(
     repo: &Repository,
     old: Option<&git2::Tree<'_>>,
-    desired: &mut Desired,
+    desired: &'a Desired<'a>,
 ) -> Result<
     (
-        BTreeMap<String, Edit>,
+        BTreeMap<String, Edit<'a>>,
         Vec<String>,
         BTreeMap<String, Option<String>>,
     ),
@@ -306,12 +293,9 @@ fn plan_edits(
     }
     let mut owned = Vec::new();
     let mut cluster_edits = BTreeMap::new();
-    for (name, c) in &mut desired.clusters {
+    for (name, c) in &desired.clusters {
         owned.push(format!("{CLUSTERS_DIR}/{name}"));
-        cluster_edits.insert(
-            name.clone(),
-            Edit::ReplaceFiles(std::mem::take(&mut c.files)),
-        );
+        cluster_edits.insert(name.clone(), Edit::Folder(c));
     }
     for (name, marker) in &existed {
         if let Some(env) = marker
@@ -328,7 +312,7 @@ fn plan_edits(
             env.clone(),
             Edit::Edit(BTreeMap::from([(
                 README_FILE.to_string(),
-                Edit::Replace(Node::File(text.clone().into_bytes())),
+                Edit::File(text.as_str().into()),
             )])),
         );
     }
@@ -410,7 +394,6 @@ impl Prepared {
     /// Writes the pack, moves the branch (compare-and-swap) and updates the working tree.
     pub fn finish(self) -> Result<CommitOutcome, GitopsError> {
         let Some((commit, pack)) = &self.new else {
-            self.cache.save(self.repo.path());
             return Ok(CommitOutcome::NothingToCommit {
                 branch: self.branch.clone(),
                 head: self.old,
@@ -464,7 +447,7 @@ impl Prepared {
             };
         }
         tracing::info!("{} -> {commit}", self.refname);
-        self.cache.save(self.repo.path());
+        remove_obsolete_cache(&self.repo);
         if self.update_worktree {
             let started = std::time::Instant::now();
             let updated = worktree::update(self.index_repo(), &self.changes);
@@ -512,6 +495,15 @@ impl Prepared {
                 show(current)
             ),
         }
+    }
+}
+
+/// Development builds before the first release kept a tree-id cache in `.git/segplan/`; the
+/// ids are now computed from the rendered bytes, and the file is only dead weight.
+fn remove_obsolete_cache(repo: &Repository) {
+    let dir = repo.path().join("segplan");
+    if std::fs::remove_file(dir.join("tree-ids")).is_ok() {
+        let _ = std::fs::remove_dir(&dir);
     }
 }
 

@@ -13,7 +13,6 @@
 //! two phases separately). See `docs/gitops.md` for the layout and the guarantees.
 
 pub mod commit;
-pub mod idcache;
 pub mod identity;
 pub mod layout;
 pub mod message;

@@ -52,12 +52,14 @@ pub fn dirty_owned(
     if owned.is_empty() {
         return Ok(Vec::new());
     }
-    let index = repo.index().map_err(git("read the index"))?;
+    // Stat the index before reading it: an index rewritten in between only makes more files
+    // look racy, never fewer.
     let index_mtime = std::fs::metadata(repo.path().join("index"))
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64);
+        .map(|d| (d.as_secs() as i64, d.subsec_nanos()));
+    let index = repo.index().map_err(git("read the index"))?;
 
     // The index entries of each owned path, in path order.
     let roots: HashMap<&[u8], usize> = owned
@@ -270,7 +272,7 @@ fn tree_id(entries: &[Entry], base: usize) -> Result<Oid, GitopsError> {
             }
         }
     }
-    Oid::hash_object(ObjectType::Tree, &buf).map_err(git("hash a tree"))
+    Ok(super::tree::object_id(ObjectType::Tree, &buf))
 }
 
 /// Appends one entry in git's tree format (`<octal mode> <name>\0<binary id>`).
@@ -314,7 +316,8 @@ struct Walk<'a> {
     entries: &'a [Entry],
     /// The first entry not yet matched with a working-tree file.
     next: usize,
-    index_mtime: Option<i64>,
+    /// The index file's mtime (seconds, nanoseconds); files as new or newer are racily clean.
+    index_mtime: Option<(i64, u32)>,
     dirty: &'a mut Vec<Vec<u8>>,
     untracked: &'a mut Vec<Vec<u8>>,
 }
@@ -407,11 +410,19 @@ impl Walk<'_> {
             }
         };
         let (secs, nanos) = mtime(&meta);
-        let racy = self.index_mtime.is_none_or(|i| i64::from(secs) >= i);
+        // Racily clean (git's term): written in the same clock tick as the index, so a later
+        // edit could keep size and mtime. The file system's clock is coarse (a few ms), so
+        // comparing nanoseconds, as git and libgit2 do, is safe.
+        let racy = self
+            .index_mtime
+            .is_none_or(|i| (i64::from(secs), nanos) >= i);
         if !racy && e.size as u64 == meta.len() && e.mtime == (secs, nanos) {
             return Ok(());
         }
-        let id = Oid::hash_file(ObjectType::Blob, full()).map_err(git("hash a file"))?;
+        let id = super::tree::file_id(&full()).map_err(|source| GitopsError::Io {
+            path: full(),
+            source,
+        })?;
         if id != e.id {
             self.dirty.push(rel.to_vec());
         }

@@ -1,136 +1,48 @@
 //! Building the new tree straight in the object database, from the old tree and a set of edits.
 //!
-//! Every folder of the desired content carries a key, a SHA-256 of its names and bytes
-//! ([`Dir::key`]). When the tree-id cache ([`super::idcache`]) maps that key to the very tree the
-//! old tree has at that path, the folder is unchanged and costs nothing more: no object is read,
-//! no file hashed. Otherwise blobs are hashed in memory and only written when the old tree does
-//! not already hold that exact blob at that path; a directory whose entries all match the old
-//! directory keeps the old tree's id and writes nothing. Trees are serialised here and written
-//! to the object database directly. Every file added, changed or removed is recorded as a
-//! [`FileChange`] (the commit message and the working-tree update use them).
+//! A folder segplan replaces is first hashed the way git hashes it ([`Hashed`]): the blob id of
+//! every file and the tree id of every sub-folder, computed in memory from the desired bytes
+//! (SHA-1, as git; nothing read or written). Where the old tree has that very id at that path,
+//! nothing below it changed and nothing more is done: an unchanged folder costs one hash of its
+//! bytes and no object read. Elsewhere the old and the new entries are merged in git's order;
+//! new blobs and trees go to the object database, which hashes them again (with libgit2's
+//! collision detection: a different id is an error), and every file added, changed or removed
+//! is recorded as a [`FileChange`] (the commit message and the working-tree update use them).
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use git2::{ObjectType, Oid, Repository, Tree};
-use sha2::{Digest, Sha256};
+use sha1::{Digest, Sha1};
 
 use super::GitopsError;
-use super::idcache::{IdCache, Key};
+use super::status::{git_order, push_tree_entry};
 
-/// Desired contents of a path: a file or a directory.
-#[derive(Debug, Clone)]
-pub enum Node {
-    File(Vec<u8>),
-    Dir(Dir),
+/// A folder segplan replaces as a whole: its files, laid out when the tree is built.
+pub trait Folder: Sync {
+    /// Relative path (`/`-separated) -> text, every file of the folder.
+    fn files(&self) -> BTreeMap<String, Cow<'_, str>>;
 }
 
-/// A desired directory and the key of its content.
-#[derive(Debug, Clone)]
-pub struct Dir {
-    pub entries: BTreeMap<String, Node>,
-    key: Key,
-}
-
-impl Dir {
-    /// A directory of `entries`, keyed by a SHA-256 over every entry's kind, name and content
-    /// (a file's bytes, a sub-directory's key), each length-prefixed: equal keys mean equal
-    /// trees.
-    pub fn new(entries: BTreeMap<String, Node>) -> Dir {
-        let mut dir = Dir {
-            entries,
-            key: [0; 32],
-        };
-        dir.seal();
-        dir
+impl Folder for BTreeMap<String, String> {
+    fn files(&self) -> BTreeMap<String, Cow<'_, str>> {
+        self.iter()
+            .map(|(p, t)| (p.clone(), Cow::Borrowed(t.as_str())))
+            .collect()
     }
-
-    /// Computes the key (the entries' keys must be computed already).
-    fn seal(&mut self) {
-        let mut h = Sha256::new();
-        h.update(b"segplan folder v1\0");
-        for (name, node) in &self.entries {
-            let (kind, content): (u8, &[u8]) = match node {
-                Node::File(bytes) => (b'f', bytes),
-                Node::Dir(d) => (b'd', &d.key),
-            };
-            h.update([kind]);
-            h.update((name.len() as u64).to_le_bytes());
-            h.update(name.as_bytes());
-            h.update((content.len() as u64).to_le_bytes());
-            h.update(content);
-        }
-        self.key = h.finalize().into();
-    }
-
-    /// The key of this directory's content.
-    pub fn key(&self) -> &Key {
-        &self.key
-    }
-}
-
-impl Node {
-    /// A directory from `relative/path -> contents`.
-    pub fn from_files(files: BTreeMap<String, String>) -> Node {
-        let mut root = Dir {
-            entries: BTreeMap::new(),
-            key: [0; 32],
-        };
-        for (path, text) in files {
-            insert(&mut root, &path, text.into_bytes());
-        }
-        seal_all(&mut root);
-        Node::Dir(root)
-    }
-}
-
-/// Inserts a file; the directories on its way get their keys later ([`seal_all`]).
-fn insert(dir: &mut Dir, path: &str, bytes: Vec<u8>) {
-    match path.split_once('/') {
-        None => {
-            dir.entries.insert(path.to_string(), Node::File(bytes));
-        }
-        Some((head, rest)) => {
-            let entry = match dir.entries.get_mut(head) {
-                Some(e) => e,
-                None => dir
-                    .entries
-                    .entry(head.to_string())
-                    .or_insert(Node::File(Vec::new())),
-            };
-            if let Node::File(_) = entry {
-                *entry = Node::Dir(Dir {
-                    entries: BTreeMap::new(),
-                    key: [0; 32],
-                });
-            }
-            if let Node::Dir(sub) = entry {
-                insert(sub, rest, bytes);
-            }
-        }
-    }
-}
-
-fn seal_all(dir: &mut Dir) {
-    for node in dir.entries.values_mut() {
-        if let Node::Dir(sub) = node {
-            seal_all(sub);
-        }
-    }
-    dir.seal();
 }
 
 /// What to do with one entry of a directory.
-#[derive(Debug, Clone)]
-pub enum Edit {
-    /// Replace the entry with exactly this content.
-    Replace(Node),
-    /// Replace the entry with a directory of exactly these files (`relative/path -> bytes`).
-    /// The directory is built (and keyed) when the writer gets to it.
-    ReplaceFiles(BTreeMap<String, String>),
+pub enum Edit<'a> {
+    /// Replace the entry with a file of exactly this text.
+    File(Cow<'a, str>),
+    /// Replace the entry with a folder of exactly these files.
+    Folder(&'a dyn Folder),
     /// Remove the entry (and everything below it).
     Remove,
     /// Keep the directory, editing some of its entries.
-    Edit(BTreeMap<String, Edit>),
+    Edit(BTreeMap<String, Edit<'a>>),
 }
 
 /// How a file changed.
@@ -152,30 +64,176 @@ pub struct FileChange {
     pub old: Option<Oid>,
 }
 
+pub(crate) const BLOB: i32 = 0o100644;
+pub(crate) const TREE: i32 = 0o040000;
+
+/// The id git gives an object of this kind and content: SHA-1 over `<kind> <length>\0<bytes>`.
+pub(crate) fn object_id(kind: ObjectType, bytes: &[u8]) -> Oid {
+    let mut h = Sha1::new();
+    h.update(kind.str().as_bytes());
+    h.update(b" ");
+    h.update(bytes.len().to_string().as_bytes());
+    h.update([0]);
+    h.update(bytes);
+    Oid::from_bytes(&h.finalize()).expect("SHA-1 output is an object id")
+}
+
+/// The blob id of a file's bytes (no filters: what segplan writes is what it compares).
+pub(crate) fn file_id(path: &std::path::Path) -> std::io::Result<Oid> {
+    Ok(object_id(ObjectType::Blob, &std::fs::read(path)?))
+}
+
+/// A folder's files with every blob and tree id computed, as git would store them.
+pub struct Hashed<'f> {
+    /// Every directory; the folder itself is the first.
+    dirs: Vec<HashedDir<'f>>,
+}
+
+struct HashedDir<'f> {
+    id: Oid,
+    /// In git's order.
+    entries: Vec<HashedEntry<'f>>,
+}
+
+struct HashedEntry<'f> {
+    name: &'f str,
+    id: Oid,
+    /// A file (index into the file list) or a directory (index into `dirs`).
+    node: HashedNode,
+}
+
+#[derive(Clone, Copy)]
+enum HashedNode {
+    File(usize),
+    Dir(usize),
+}
+
+impl HashedEntry<'_> {
+    fn mode(&self) -> i32 {
+        match self.node {
+            HashedNode::File(_) => BLOB,
+            HashedNode::Dir(_) => TREE,
+        }
+    }
+}
+
+impl<'f> Hashed<'f> {
+    /// Hashes `files` (relative paths sorted as bytes, each once, and their bytes). Sorted full
+    /// paths list each folder's entries in git's order already: a folder's name is always
+    /// followed by `/` in them, which is how git sorts a folder.
+    pub fn new(files: &[(&'f str, &'f [u8])]) -> Result<Hashed<'f>, GitopsError> {
+        let mut hashed = Hashed { dirs: Vec::new() };
+        hashed.dir(files, 0, files.len(), 0)?;
+        Ok(hashed)
+    }
+
+    /// The folder's tree id.
+    pub fn id(&self) -> Oid {
+        self.dirs[0].id
+    }
+
+    /// Hashes the directory of `files[lo..hi]`, whose paths share their first `base` bytes.
+    fn dir(
+        &mut self,
+        files: &[(&'f str, &'f [u8])],
+        lo: usize,
+        hi: usize,
+        base: usize,
+    ) -> Result<usize, GitopsError> {
+        let at = self.dirs.len();
+        self.dirs.push(HashedDir {
+            id: Oid::ZERO_SHA1,
+            entries: Vec::new(),
+        });
+        let mut entries = Vec::new();
+        let mut i = lo;
+        while i < hi {
+            let path = files[i].0;
+            let rest = &path[base..];
+            match rest.find('/') {
+                None => {
+                    check_name(rest)?;
+                    entries.push(HashedEntry {
+                        name: rest,
+                        id: object_id(ObjectType::Blob, files[i].1),
+                        node: HashedNode::File(i),
+                    });
+                    i += 1;
+                }
+                Some(len) => {
+                    let name = &rest[..len];
+                    check_name(name)?;
+                    let as_file = &path[..base + len];
+                    if files[lo..i].binary_search_by(|f| f.0.cmp(as_file)).is_ok() {
+                        return Err(invalid(&format!("`{as_file}` is both a file and a folder")));
+                    }
+                    let prefix = &path[..base + len + 1];
+                    let end = i + files[i..hi].partition_point(|f| f.0.starts_with(prefix));
+                    let sub = self.dir(files, i, end, base + len + 1)?;
+                    entries.push(HashedEntry {
+                        name,
+                        id: self.dirs[sub].id,
+                        node: HashedNode::Dir(sub),
+                    });
+                    i = end;
+                }
+            }
+        }
+        let id = object_id(ObjectType::Tree, &serialise(&entries));
+        self.dirs[at] = HashedDir { id, entries };
+        Ok(at)
+    }
+}
+
+/// A tree object's bytes (entries in git's order).
+fn serialise(entries: &[HashedEntry<'_>]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(entries.len() * 64);
+    for e in entries {
+        push_tree_entry(&mut buf, e.mode() as u32, e.name.as_bytes(), e.id);
+    }
+    buf
+}
+
+/// Refuses the names libgit2's tree builder refuses.
+fn check_name(name: &str) -> Result<(), GitopsError> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.eq_ignore_ascii_case(".git")
+        || name.bytes().any(|b| b == b'/' || b == 0);
+    if bad {
+        return Err(invalid(&format!("invalid tree entry name `{name}`")));
+    }
+    Ok(())
+}
+
+fn invalid(message: &str) -> GitopsError {
+    git("add a tree entry")(git2::Error::from_str(message))
+}
+
 /// Writes trees and blobs into `repo`'s object database and records changes.
 pub struct TreeWriter<'r> {
     repo: &'r Repository,
     odb: git2::Odb<'r>,
-    /// Tree ids by folder key: read from the repository, and recorded for this commit.
-    pub cache: IdCache,
     /// Every file change, in path order per directory.
     pub changes: Vec<FileChange>,
     /// Objects written (blobs with their path, trees), in write order: exactly what the pack
     /// of this commit must hold.
     pub written: Vec<(Oid, Option<String>)>,
+    /// Folders replaced, and how many of their directories were new.
+    pub folders: usize,
+    pub new_dirs: usize,
 }
 
-const BLOB: i32 = 0o100644;
-const TREE: i32 = 0o040000;
-
 impl<'r> TreeWriter<'r> {
-    pub fn new(repo: &'r Repository, cache: IdCache) -> Result<Self, GitopsError> {
+    pub fn new(repo: &'r Repository) -> Result<Self, GitopsError> {
         Ok(TreeWriter {
             repo,
             odb: repo.odb().map_err(git("open the object database"))?,
-            cache,
             changes: Vec::new(),
             written: Vec::new(),
+            folders: 0,
+            new_dirs: 0,
         })
     }
 
@@ -185,7 +243,7 @@ impl<'r> TreeWriter<'r> {
         &mut self,
         prefix: &str,
         old: Option<&Tree<'_>>,
-        edits: BTreeMap<String, Edit>,
+        edits: BTreeMap<String, Edit<'_>>,
     ) -> Result<Option<Oid>, GitopsError> {
         let mut entries: BTreeMap<String, (Oid, i32)> = BTreeMap::new();
         if let Some(old) = old {
@@ -205,10 +263,8 @@ impl<'r> TreeWriter<'r> {
                     }
                     None
                 }
-                Edit::Replace(node) => self.node(&path, old_entry, node)?,
-                Edit::ReplaceFiles(files) => {
-                    self.node(&path, old_entry, Node::from_files(files))?
-                }
+                Edit::File(text) => Some(self.file(&path, old_entry, text.as_bytes())?),
+                Edit::Folder(folder) => self.folder(&path, old_entry, folder)?,
                 Edit::Edit(sub) => {
                     let old_tree = self.subtree(old_entry)?;
                     if old_tree.is_none()
@@ -225,121 +281,172 @@ impl<'r> TreeWriter<'r> {
                 None => entries.remove(&name),
             };
         }
-        self.finish_dir(old, &before, entries)
-    }
-
-    /// Writes `node` at `path`, replacing `old` entirely.
-    fn node(
-        &mut self,
-        path: &str,
-        old: Option<(Oid, i32)>,
-        node: Node,
-    ) -> Result<Option<(Oid, i32)>, GitopsError> {
-        match node {
-            Node::File(bytes) => {
-                let id = Oid::hash_object(ObjectType::Blob, &bytes).map_err(git("hash a blob"))?;
-                match old {
-                    Some((old_id, mode)) if old_id == id && mode == BLOB => {}
-                    Some((old_id, mode)) if mode == TREE => {
-                        self.removed(path, old_id, mode)?;
-                        self.write_blob(path, id, bytes, ChangeKind::Added)?;
-                    }
-                    Some((old_id, _)) => {
-                        self.write_blob(path, id, bytes, ChangeKind::Changed)?;
-                        if let Some(c) = self.changes.last_mut() {
-                            c.old = Some(old_id);
-                        }
-                    }
-                    None => self.write_blob(path, id, bytes, ChangeKind::Added)?,
-                }
-                Ok(Some((id, BLOB)))
-            }
-            Node::Dir(dir) => {
-                let key = *dir.key();
-                if let Some((old_id, TREE)) = old
-                    && self.cache.get(&key) == Some(old_id)
-                {
-                    // The very tree the old commit has here: unchanged, nothing to read.
-                    self.cache.record(key, old_id);
-                    return Ok(Some((old_id, TREE)));
-                }
-                let old_tree = self.subtree(old)?;
-                if old_tree.is_none()
-                    && let Some((id, mode)) = old
-                {
-                    self.removed(path, id, mode)?;
-                }
-                let before: BTreeMap<String, (Oid, i32)> = old_tree
-                    .iter()
-                    .flat_map(|t| t.iter())
-                    .map(|e| {
-                        (
-                            String::from_utf8_lossy(e.name_bytes()).into_owned(),
-                            (e.id(), e.filemode()),
-                        )
-                    })
-                    .collect();
-                let mut entries = BTreeMap::new();
-                for (name, child) in dir.entries {
-                    let child_path = join(path, &name);
-                    if let Some(e) = self.node(&child_path, before.get(&name).copied(), child)? {
-                        entries.insert(name, e);
-                    }
-                }
-                for (name, (id, mode)) in &before {
-                    if !entries.contains_key(name) {
-                        self.removed(&join(path, name), *id, *mode)?;
-                    }
-                }
-                let id = self.finish_dir(old_tree.as_ref(), &before, entries)?;
-                if let Some(id) = id {
-                    self.cache.record(key, id);
-                }
-                Ok(id.map(|id| (id, TREE)))
-            }
-        }
-    }
-
-    /// Reuses the old tree when nothing changed, otherwise writes a new one.
-    fn finish_dir(
-        &mut self,
-        old: Option<&Tree<'_>>,
-        before: &BTreeMap<String, (Oid, i32)>,
-        entries: BTreeMap<String, (Oid, i32)>,
-    ) -> Result<Option<Oid>, GitopsError> {
         if entries.is_empty() {
             return Ok(None);
         }
         if let Some(old) = old
-            && *before == entries
+            && before == entries
         {
             return Ok(Some(old.id()));
         }
-        let id = write_tree(&self.odb, &entries)?;
+        let mut sorted: Vec<(&String, &(Oid, i32))> = entries.iter().collect();
+        sorted.sort_by(|a, b| {
+            git_order(a.0.as_bytes(), a.1.1 == TREE, b.0.as_bytes(), b.1.1 == TREE)
+        });
+        let mut buf = Vec::with_capacity(entries.len() * 64);
+        for (name, (id, mode)) in sorted {
+            check_name(name)?;
+            push_tree_entry(&mut buf, *mode as u32, name.as_bytes(), *id);
+        }
+        let id = self.write(ObjectType::Tree, &buf, prefix)?;
         self.written.push((id, None));
         Ok(Some(id))
     }
 
-    fn write_blob(
+    /// Writes `folder` at `path`, replacing `old` entirely; `None` if it has no files.
+    fn folder(
+        &mut self,
+        path: &str,
+        old: Option<(Oid, i32)>,
+        folder: &dyn Folder,
+    ) -> Result<Option<(Oid, i32)>, GitopsError> {
+        let files = folder.files();
+        if files.is_empty() {
+            if let Some((id, mode)) = old {
+                self.removed(path, id, mode)?;
+            }
+            return Ok(None);
+        }
+        let list: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_bytes()))
+            .collect();
+        let hashed = Hashed::new(&list)?;
+        self.folders += 1;
+        self.dir(path, old, &hashed, 0, &list)?;
+        Ok(Some((hashed.id(), TREE)))
+    }
+
+    /// Makes the directory `dirs[at]` of `hashed` exist at `path`, where `old` was.
+    fn dir(
+        &mut self,
+        path: &str,
+        old: Option<(Oid, i32)>,
+        hashed: &Hashed<'_>,
+        at: usize,
+        files: &[(&str, &[u8])],
+    ) -> Result<(), GitopsError> {
+        let dir = &hashed.dirs[at];
+        if old == Some((dir.id, TREE)) {
+            // The very tree the old commit has here: nothing below it changed.
+            return Ok(());
+        }
+        self.new_dirs += 1;
+        let old_tree = self.subtree(old)?;
+        if old_tree.is_none()
+            && let Some((id, mode)) = old
+        {
+            self.removed(path, id, mode)?;
+        }
+        let old_len = old_tree.as_ref().map_or(0, Tree::len);
+        let (mut i, mut j) = (0, 0);
+        while i < dir.entries.len() || j < old_len {
+            let new = dir.entries.get(i);
+            let prev = old_tree.as_ref().and_then(|t| t.get(j));
+            let order = match (new, &prev) {
+                (Some(n), Some(p)) => git_order(
+                    n.name.as_bytes(),
+                    n.mode() == TREE,
+                    p.name_bytes(),
+                    p.filemode() == TREE,
+                ),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            match (order, new, prev) {
+                (Ordering::Greater, _, Some(p)) => {
+                    let name = String::from_utf8_lossy(p.name_bytes()).into_owned();
+                    self.removed(&join(path, &name), p.id(), p.filemode())?;
+                    j += 1;
+                }
+                (order, Some(n), prev) => {
+                    let same = order == Ordering::Equal;
+                    let prev = prev.filter(|_| same).map(|p| (p.id(), p.filemode()));
+                    let child = join(path, n.name);
+                    match n.node {
+                        HashedNode::File(f) if prev != Some((n.id, BLOB)) => {
+                            self.blob(&child, n.id, files[f].1, prev.map(|p| p.0))?;
+                        }
+                        HashedNode::File(_) => {}
+                        HashedNode::Dir(d) => self.dir(&child, prev, hashed, d, files)?,
+                    }
+                    i += 1;
+                    j += usize::from(same);
+                }
+                _ => unreachable!("the loop runs while an entry is left"),
+            }
+        }
+        let written = self.write(ObjectType::Tree, &serialise(&dir.entries), path)?;
+        if written != dir.id {
+            return Err(disagree(path, dir.id, written));
+        }
+        self.written.push((written, None));
+        Ok(())
+    }
+
+    /// Writes a single file at `path` where `old` was.
+    fn file(
+        &mut self,
+        path: &str,
+        old: Option<(Oid, i32)>,
+        bytes: &[u8],
+    ) -> Result<(Oid, i32), GitopsError> {
+        let id = object_id(ObjectType::Blob, bytes);
+        match old {
+            Some(prev) if prev == (id, BLOB) => {}
+            Some((old_id, TREE)) => {
+                self.removed(path, old_id, TREE)?;
+                self.blob(path, id, bytes, None)?;
+            }
+            Some((old_id, _)) => self.blob(path, id, bytes, Some(old_id))?,
+            None => self.blob(path, id, bytes, None)?,
+        }
+        Ok((id, BLOB))
+    }
+
+    /// Writes a blob whose id is `id` and records it as added (`old` is `None`) or changed.
+    fn blob(
         &mut self,
         path: &str,
         id: Oid,
-        bytes: Vec<u8>,
-        kind: ChangeKind,
+        bytes: &[u8],
+        old: Option<Oid>,
     ) -> Result<(), GitopsError> {
-        let written = self
-            .odb
-            .write(ObjectType::Blob, &bytes)
-            .map_err(git("write a blob"))?;
-        debug_assert_eq!(written, id);
+        let written = self.write(ObjectType::Blob, bytes, path)?;
+        if written != id {
+            return Err(disagree(path, id, written));
+        }
         self.written.push((id, Some(path.to_string())));
         self.changes.push(FileChange {
             path: path.to_string(),
-            kind,
-            new: Some((id, bytes)),
-            old: None,
+            kind: if old.is_some() {
+                ChangeKind::Changed
+            } else {
+                ChangeKind::Added
+            },
+            new: Some((id, bytes.to_vec())),
+            old,
         });
         Ok(())
+    }
+
+    fn write(&self, kind: ObjectType, bytes: &[u8], path: &str) -> Result<Oid, GitopsError> {
+        self.odb
+            .write(kind, bytes)
+            .map_err(|source| GitopsError::Git {
+                context: format!("write `{}`", if path.is_empty() { "/" } else { path }),
+                source,
+            })
     }
 
     /// Records the removal of a blob, or of every blob under a tree.
@@ -371,32 +478,12 @@ impl<'r> TreeWriter<'r> {
     }
 }
 
-/// Serialises a tree (entries in git's order) and writes it to `odb`. Names are checked as
-/// libgit2's tree builder checks them.
-fn write_tree(
-    odb: &git2::Odb<'_>,
-    entries: &BTreeMap<String, (Oid, i32)>,
-) -> Result<Oid, GitopsError> {
-    let mut sorted: Vec<(&String, &(Oid, i32))> = entries.iter().collect();
-    sorted.sort_by(|a, b| {
-        super::status::git_order(a.0.as_bytes(), a.1.1 == TREE, b.0.as_bytes(), b.1.1 == TREE)
-    });
-    let mut buf = Vec::with_capacity(entries.len() * 64);
-    for (name, (id, mode)) in sorted {
-        let bad = name.is_empty()
-            || name == "."
-            || name == ".."
-            || name.eq_ignore_ascii_case(".git")
-            || name.bytes().any(|b| b == b'/' || b == 0);
-        if bad {
-            return Err(git("add a tree entry")(git2::Error::from_str(&format!(
-                "invalid tree entry name `{name}`"
-            ))));
-        }
-        super::status::push_tree_entry(&mut buf, *mode as u32, name.as_bytes(), *id);
-    }
-    odb.write(ObjectType::Tree, &buf)
-        .map_err(git("write a tree"))
+/// libgit2 stored an object under another id than segplan computed (its SHA-1 detects
+/// collision attacks and would then differ): never commit a tree that names a missing object.
+fn disagree(path: &str, ours: Oid, theirs: Oid) -> GitopsError {
+    invalid(&format!(
+        "`{path}`: segplan computed the object id {ours}, libgit2 stored {theirs}"
+    ))
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -419,68 +506,65 @@ pub(crate) fn git(context: &'static str) -> impl Fn(git2::Error) -> GitopsError 
 mod tests {
     use super::*;
 
-    #[test]
-    fn trees_are_written_in_gits_order_as_libgit2_writes_them() {
-        let tmp = tempfile::tempdir().unwrap();
-        let repo = Repository::init(tmp.path()).unwrap();
-        let blob = repo.blob(b"x\n").unwrap();
-        let sub = {
-            let mut tb = repo.treebuilder(None).unwrap();
-            tb.insert("f", blob, BLOB).unwrap();
-            tb.write().unwrap()
-        };
-        // `a` is a folder: git sorts it as `a/`, after `a-b` and `a.yaml`, before `a0`.
-        let entries: BTreeMap<String, (Oid, i32)> = [
-            ("a", (sub, TREE)),
-            ("a-b", (blob, BLOB)),
-            ("a.yaml", (blob, BLOB)),
-            ("a0", (blob, BLOB)),
-            ("b", (sub, TREE)),
-        ]
-        .into_iter()
-        .map(|(n, e)| (n.to_string(), e))
-        .collect();
-        let ours = write_tree(&repo.odb().unwrap(), &entries).unwrap();
+    /// The tree libgit2's tree builder writes for `files`, for comparison.
+    fn libgit2_tree(repo: &Repository, files: &[(&str, &str)], prefix: &str) -> Oid {
         let mut tb = repo.treebuilder(None).unwrap();
-        for (name, (id, mode)) in &entries {
-            tb.insert(name, *id, *mode).unwrap();
+        let mut subdirs: BTreeMap<&str, ()> = BTreeMap::new();
+        for (path, text) in files {
+            let Some(rest) = path.strip_prefix(prefix) else {
+                continue;
+            };
+            match rest.split_once('/') {
+                None => {
+                    tb.insert(rest, repo.blob(text.as_bytes()).unwrap(), BLOB)
+                        .unwrap();
+                }
+                Some((dir, _)) => {
+                    subdirs.insert(dir, ());
+                }
+            }
         }
-        assert_eq!(ours, tb.write().unwrap());
-        for bad in ["", ".git", ".GIT", "..", "a/b"] {
-            let e = BTreeMap::from([(bad.to_string(), (blob, BLOB))]);
-            assert!(write_tree(&repo.odb().unwrap(), &e).is_err(), "{bad:?}");
+        for dir in subdirs.keys() {
+            let id = libgit2_tree(repo, files, &format!("{prefix}{dir}/"));
+            tb.insert(dir, id, TREE).unwrap();
         }
+        tb.write().unwrap()
     }
 
     #[test]
-    fn folder_keys_change_with_any_name_or_byte() {
-        let files = |pairs: &[(&str, &str)]| -> Node {
-            Node::from_files(
-                pairs
-                    .iter()
-                    .map(|(p, c)| (p.to_string(), c.to_string()))
-                    .collect(),
-            )
-        };
-        let key = |n: &Node| match n {
-            Node::Dir(d) => *d.key(),
-            Node::File(_) => unreachable!(),
-        };
-        let base = key(&files(&[("a/x", "1"), ("b", "2")]));
+    fn folder_ids_are_the_ids_libgit2_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init(tmp.path()).unwrap();
+        // `a` is a folder: git sorts it as `a/`, after `a-b` and `a.yaml`, before `a0`.
+        let mut files = vec![
+            ("a/x.yaml", "1\n"),
+            ("a/b/c", ""),
+            ("a-b", "2\n"),
+            ("a.yaml", "3\n"),
+            ("a0", "4\n"),
+            ("b/a", "5\n"),
+            ("b/a-", "6\n"),
+            ("b/a.b/c", "7\n"),
+            ("kustomization.yaml", "resources: []\n"),
+        ];
+        files.sort();
+        let list: Vec<(&str, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+        let hashed = Hashed::new(&list).unwrap();
+        assert_eq!(hashed.id(), libgit2_tree(&repo, &files, ""));
         assert_eq!(
-            base,
-            key(&files(&[("b", "2"), ("a/x", "1")])),
-            "order of input"
+            object_id(ObjectType::Blob, b"1\n"),
+            Oid::hash_object(ObjectType::Blob, b"1\n").unwrap()
         );
-        for other in [
-            files(&[("a/x", "1"), ("b", "3")]),
-            files(&[("a/y", "1"), ("b", "2")]),
-            files(&[("a/x", "1"), ("c", "2")]),
-            files(&[("a/x", "1b"), ("b", "")]),
-            files(&[("ax", "1"), ("b", "2")]),
-            files(&[("a/x", "1"), ("b", "2"), ("c", "")]),
+        for bad in [
+            &[("", "x")][..],
+            &[(".git/config", "x")],
+            &[("a/.GIT", "x")],
+            &[("a/../b", "x")],
+            &[("a//b", "x")],
+            &[("a", "x"), ("a-b", "y"), ("a/b", "z")],
         ] {
-            assert_ne!(base, key(&other));
+            let list: Vec<(&str, &[u8])> = bad.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+            assert!(Hashed::new(&list).is_err(), "{bad:?}");
         }
     }
 }

@@ -45,7 +45,12 @@ pub fn touched_since(
     for c in changes {
         let full = workdir.join(&c.path);
         let on_disk = if full.is_file() {
-            Some(git2::Oid::hash_file(git2::ObjectType::Blob, &full).map_err(git("hash a file"))?)
+            Some(
+                super::tree::file_id(&full).map_err(|source| GitopsError::Io {
+                    path: full.clone(),
+                    source,
+                })?,
+            )
         } else if full.exists() {
             Some(git2::Oid::ZERO_SHA1) // a folder where the file should be
         } else {

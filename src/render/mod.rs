@@ -4,14 +4,8 @@
 //! The output is deterministic: clusters, namespaces and objects come in name order, and the
 //! same topology gives the same bytes on every run and machine.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-
-/// A string as a YAML scalar that reads back as exactly that string (see [`templates::escape_yaml`]).
-pub fn yaml_scalar(s: &str) -> String {
-    let mut out = Vec::new();
-    let _ = templates::escape_yaml(s, &mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
 
 /// One rendered Kubernetes object.
 #[derive(Debug, Clone)]
@@ -69,12 +63,15 @@ impl Manifest {
     /// The path of this object inside its cluster's folder:
     /// `<namespace or _cluster>/<kind>-<name>.yaml`, lowercased kind.
     pub fn file_path(&self) -> String {
-        format!(
-            "{}/{}-{}.yaml",
-            self.namespace.as_deref().unwrap_or("_cluster"),
-            self.kind.to_ascii_lowercase(),
-            self.name
-        )
+        let folder = self.namespace.as_deref().unwrap_or("_cluster");
+        let mut path = String::with_capacity(folder.len() + self.kind.len() + self.name.len() + 7);
+        path.push_str(folder);
+        path.push('/');
+        path.extend(self.kind.chars().map(|c| c.to_ascii_lowercase()));
+        path.push('-');
+        path.push_str(&self.name);
+        path.push_str(".yaml");
+        path
     }
 }
 
@@ -87,21 +84,27 @@ pub struct RenderedCluster {
 }
 
 impl RenderedCluster {
-    /// The cluster's files (relative path -> bytes), including its `kustomization.yaml`,
-    /// exactly as `render --out` and `commit` lay them out under `<cluster>/`.
-    pub fn files(&self) -> BTreeMap<String, String> {
-        let mut files: BTreeMap<String, String> = self
+    /// The cluster's files (relative path -> text), including its `kustomization.yaml`,
+    /// exactly as `render --out` and `commit` lay them out under `<cluster>/`. The manifests'
+    /// text is borrowed, not copied.
+    pub fn files(&self) -> BTreeMap<String, Cow<'_, str>> {
+        let mut files: BTreeMap<String, Cow<'_, str>> = self
             .manifests
             .iter()
-            .map(|m| (m.file_path(), m.yaml.clone()))
+            .map(|m| (m.file_path(), Cow::Borrowed(m.yaml())))
             .collect();
         let mut k = String::from(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
         );
+        let mut line = Vec::new();
         for path in files.keys() {
-            k.push_str(&format!("- {}\n", yaml_scalar(path)));
+            line.clear();
+            line.extend_from_slice(b"- ");
+            let _ = templates::escape_yaml(path, &mut line);
+            line.push(b'\n');
+            k.push_str(std::str::from_utf8(&line).expect("escape_yaml writes UTF-8"));
         }
-        files.insert("kustomization.yaml".to_string(), k);
+        files.insert("kustomization.yaml".to_string(), Cow::Owned(k));
         files
     }
 }

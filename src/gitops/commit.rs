@@ -43,9 +43,15 @@ pub struct Prepared {
     message: String,
     /// Objects in the pack.
     objects: usize,
-    /// The handle the working-tree check used; it holds the index it read.
+    /// The handle the working-tree check used; it holds the index it read when libgit2 read
+    /// it.
     worktree_repo: Option<Repository>,
+    /// The index as the working-tree check read it (`None`: read by libgit2).
+    index: Option<super::index::IndexFile>,
 }
+
+/// What the working-tree check hands back: its repository handle, the dirty paths, the index.
+type Checked = (Repository, Vec<String>, Option<super::index::IndexFile>);
 
 /// What `prepare` needs besides the layout.
 pub(crate) struct Inputs<'a> {
@@ -156,16 +162,17 @@ pub(crate) fn prepare(
         let (dirty, root) = std::thread::scope(|scope| {
             let check = workdir.filter(|_| update_worktree).map(|workdir| {
                 let owned = &owned;
-                scope.spawn(move || -> Result<(Repository, Vec<String>), GitopsError> {
+                scope.spawn(move || -> Result<Checked, GitopsError> {
                     let repo = Repository::open(&workdir).map_err(git("open the repository"))?;
                     let old_tree = old
                         .map(|id| repo.find_commit(id).and_then(|c| c.tree()))
                         .transpose()
                         .map_err(git("read the branch tree"))?;
-                    let dirty = super::status::dirty_owned(&repo, owned, old_tree.as_ref())?;
+                    let (dirty, index) =
+                        super::status::dirty_owned(&repo, owned, old_tree.as_ref())?;
                     tracing::debug!("checked the working tree in {:?}", started.elapsed());
                     drop(old_tree);
-                    Ok((repo, dirty))
+                    Ok((repo, dirty, index))
                 })
             });
             let root = writer.edit("", old_tree.as_ref(), edits);
@@ -173,9 +180,10 @@ pub(crate) fn prepare(
             let dirty = check.map(|h| h.join().expect("the status thread does not panic"));
             (dirty, root)
         });
-        let mut worktree_repo = None;
+        let (mut worktree_repo, mut index) = (None, None);
         if let Some(checked) = dirty {
-            let (checked_repo, dirty) = checked?;
+            let (checked_repo, dirty, read) = checked?;
+            index = read;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }
@@ -207,7 +215,15 @@ pub(crate) fn prepare(
             mempack
                 .reset()
                 .map_err(git("reset the in-memory object store"))?;
-            (None, changes, summary, String::new(), 0, worktree_repo)
+            (
+                None,
+                changes,
+                summary,
+                String::new(),
+                0,
+                worktree_repo,
+                index,
+            )
         } else {
             let message = message::message(
                 opts.message.as_deref(),
@@ -245,10 +261,11 @@ pub(crate) fn prepare(
                 message,
                 objects,
                 worktree_repo,
+                index,
             )
         }
     };
-    let (new, changes, summary, message, objects, worktree_repo) = built;
+    let (new, changes, summary, message, objects, worktree_repo, index) = built;
     Ok(Prepared {
         repo,
         refname,
@@ -261,6 +278,7 @@ pub(crate) fn prepare(
         message,
         objects,
         worktree_repo,
+        index,
     })
 }
 
@@ -392,7 +410,7 @@ impl Prepared {
     }
 
     /// Writes the pack, moves the branch (compare-and-swap) and updates the working tree.
-    pub fn finish(self) -> Result<CommitOutcome, GitopsError> {
+    pub fn finish(mut self) -> Result<CommitOutcome, GitopsError> {
         let Some((commit, pack)) = &self.new else {
             return Ok(CommitOutcome::NothingToCommit {
                 branch: self.branch.clone(),
@@ -410,7 +428,9 @@ impl Prepared {
             }
             // Files may have been edited since `prepare`: check the ones this commit writes or
             // deletes again, just before the commit point.
-            let dirty = worktree::touched_since(self.index_repo(), &self.changes)?;
+            let index = self.index.take();
+            let (dirty, index) = worktree::touched_since(self.index_repo(), index, &self.changes)?;
+            self.index = index;
             if !dirty.is_empty() {
                 return Err(GitopsError::Dirty { paths: dirty });
             }
@@ -450,7 +470,8 @@ impl Prepared {
         remove_obsolete_cache(&self.repo);
         if self.update_worktree {
             let started = std::time::Instant::now();
-            let updated = worktree::update(self.index_repo(), &self.changes);
+            let index = self.index.take();
+            let updated = worktree::update(self.index_repo(), index, &self.changes);
             tracing::debug!("updated the working tree in {:?}", started.elapsed());
             updated.map_err(|e| GitopsError::WorktreeUpdate {
                 commit: *commit,

@@ -14,6 +14,7 @@
 
 pub mod commit;
 pub mod identity;
+pub mod index;
 pub mod layout;
 pub mod message;
 pub mod pack;

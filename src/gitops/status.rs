@@ -23,14 +23,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::GitopsError;
+use super::index::IndexFile;
 use super::tree::git;
 
 /// Threads walking the owned folders.
 const WORKERS: usize = 2;
 
 /// Index entry data needed to decide whether a file changed.
-struct Entry {
-    path: Vec<u8>,
+struct Entry<'i> {
+    path: &'i [u8],
     id: Oid,
     mode: u32,
     size: u32,
@@ -40,26 +41,54 @@ struct Entry {
 
 /// Paths under `owned` (folders or files, repository-relative) whose working-tree file or index
 /// entry differs from the tree `head` (the branch tip's root tree; `None` for an unborn
-/// branch), plus untracked, non-ignored files there. Sorted.
+/// branch), plus untracked, non-ignored files there. Sorted. Also returns the index as read
+/// ([`IndexFile`]; `None` when it is in a format left to libgit2, which `repo` then holds), for
+/// the working-tree update after the commit.
 pub fn dirty_owned(
     repo: &Repository,
     owned: &[String],
     head: Option<&Tree<'_>>,
-) -> Result<Vec<String>, GitopsError> {
+) -> Result<(Vec<String>, Option<IndexFile>), GitopsError> {
     let Some(workdir) = repo.workdir() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     if owned.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
-    // Stat the index before reading it: an index rewritten in between only makes more files
-    // look racy, never fewer.
-    let index_mtime = std::fs::metadata(repo.path().join("index"))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| (d.as_secs() as i64, d.subsec_nanos()));
-    let index = repo.index().map_err(git("read the index"))?;
+    let started = std::time::Instant::now();
+    let own = IndexFile::read(repo.path())?;
+    // The index file's mtime is taken before it is read: a rewrite in between only makes more
+    // files look racy, never fewer.
+    let (index_mtime, libgit2) = match &own {
+        Some(index) => (index.stamp.map(|s| s.mtime), Vec::new()),
+        None => {
+            let mtime = std::fs::metadata(repo.path().join("index"))
+                .ok()
+                .map(|m| super::index::mtime(&m))
+                .map(|(s, ns)| (i64::from(s), ns));
+            let index = repo.index().map_err(git("read the index"))?;
+            (mtime, index.iter().collect::<Vec<_>>())
+        }
+    };
+    tracing::debug!("status: read the index in {:?}", started.elapsed());
+    let entries: Box<dyn Iterator<Item = Entry<'_>>> = match &own {
+        Some(index) => Box::new(index.entries().map(|e| Entry {
+            path: e.path,
+            id: e.id(),
+            mode: e.mode(),
+            size: e.size(),
+            mtime: e.mtime(),
+            stage: e.stage(),
+        })),
+        None => Box::new(libgit2.iter().map(|e| Entry {
+            path: &e.path,
+            id: e.id,
+            mode: e.mode,
+            size: e.file_size,
+            mtime: (e.mtime.seconds(), e.mtime.nanoseconds()),
+            stage: (e.flags >> 12) & 0x3,
+        })),
+    };
 
     // The index entries of each owned path, in path order.
     let roots: HashMap<&[u8], usize> = owned
@@ -67,24 +96,20 @@ pub fn dirty_owned(
         .enumerate()
         .map(|(i, p)| (p.as_bytes(), i))
         .collect();
-    let mut groups: Vec<Vec<Entry>> = owned.iter().map(|_| Vec::new()).collect();
-    for e in index.iter() {
-        if let Some(root) = owning_root(&roots, &e.path) {
-            groups[root].push(Entry {
-                id: e.id,
-                mode: e.mode,
-                size: e.file_size,
-                mtime: (e.mtime.seconds(), e.mtime.nanoseconds()),
-                stage: (e.flags >> 12) & 0x3,
-                path: e.path,
-            });
+    let mut groups: Vec<Vec<Entry<'_>>> = owned.iter().map(|_| Vec::new()).collect();
+    for e in entries {
+        if let Some(root) = owning_root(&roots, e.path) {
+            groups[root].push(e);
         }
     }
-    drop(index);
     for g in &mut groups {
-        g.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.stage.cmp(&b.stage)));
+        g.sort_unstable_by(|a, b| a.path.cmp(b.path).then(a.stage.cmp(&b.stage)));
     }
 
+    tracing::debug!(
+        "status: grouped the index entries at {:?}",
+        started.elapsed()
+    );
     // What HEAD has at each owned path.
     let in_head: Vec<Option<(Oid, u32)>> = owned
         .iter()
@@ -128,6 +153,10 @@ pub fn dirty_owned(
         );
         results
     });
+    tracing::debug!(
+        "status: walked the owned folders at {:?}",
+        started.elapsed()
+    );
     let (mut dirty, mut untracked) = (Vec::new(), Vec::new());
     for r in results {
         let r = r?;
@@ -152,7 +181,8 @@ pub fn dirty_owned(
         .collect();
     dirty.sort();
     dirty.dedup();
-    Ok(dirty)
+    drop(groups);
+    Ok((dirty, own))
 }
 
 /// The owned path `path` is, or lies under.
@@ -182,7 +212,7 @@ const TREE_MODE: u32 = 0o040000;
 fn same_as_head(
     in_head: Option<(Oid, u32)>,
     root: &str,
-    group: &[Entry],
+    group: &[Entry<'_>],
 ) -> Result<bool, GitopsError> {
     if group.iter().any(|e| e.stage != 0) {
         return Ok(false);
@@ -208,7 +238,7 @@ fn staged(
     repo: &Repository,
     in_head: Option<(Oid, u32)>,
     root: &str,
-    group: &[Entry],
+    group: &[Entry<'_>],
     dirty: &mut Vec<Vec<u8>>,
 ) -> Result<(), GitopsError> {
     let mut head_blobs: Vec<(Vec<u8>, Oid, u32)> = Vec::new();
@@ -228,13 +258,13 @@ fn staged(
         match (h, e) {
             (Some(h), Some(e)) if h.0 == e.path => {
                 if e.stage != 0 || e.id != h.1 || e.mode != h.2 {
-                    dirty.push(e.path.clone());
+                    dirty.push(e.path.to_vec());
                 }
                 i += 1;
                 j += 1;
             }
-            (Some(h), Some(e)) if h.0 > e.path => {
-                dirty.push(e.path.clone());
+            (Some(h), Some(e)) if h.0.as_slice() > e.path => {
+                dirty.push(e.path.to_vec());
                 j += 1;
             }
             (Some(h), _) => {
@@ -242,7 +272,7 @@ fn staged(
                 i += 1;
             }
             (None, Some(e)) => {
-                dirty.push(e.path.clone());
+                dirty.push(e.path.to_vec());
                 j += 1;
             }
             (None, None) => unreachable!(),
@@ -253,7 +283,7 @@ fn staged(
 
 /// The id of the tree the index entries `entries` (sorted, stage 0, all under one folder whose
 /// path is the first `base` bytes of theirs, `/` included) form.
-fn tree_id(entries: &[Entry], base: usize) -> Result<Oid, GitopsError> {
+fn tree_id(entries: &[Entry<'_>], base: usize) -> Result<Oid, GitopsError> {
     let mut buf = Vec::with_capacity(entries.len() * 64);
     let mut i = 0;
     while i < entries.len() {
@@ -313,7 +343,7 @@ fn list_blobs(
 
 /// One owned path's walk of the working tree, merged with its sorted index entries.
 struct Walk<'a> {
-    entries: &'a [Entry],
+    entries: &'a [Entry<'a>],
     /// The first entry not yet matched with a working-tree file.
     next: usize,
     /// The index file's mtime (seconds, nanoseconds); files as new or newer are racily clean.
@@ -338,7 +368,7 @@ impl Walk<'_> {
             Ok(meta) => self.file(root.as_bytes(), &|| full.clone(), Ok(meta))?,
         }
         for e in &self.entries[self.next..] {
-            self.dirty.push(e.path.clone()); // deleted in the working tree
+            self.dirty.push(e.path.to_vec()); // deleted in the working tree
         }
         self.next = self.entries.len();
         Ok(())
@@ -388,9 +418,9 @@ impl Walk<'_> {
         meta: std::io::Result<std::fs::Metadata>,
     ) -> Result<(), GitopsError> {
         while let Some(e) = self.entries.get(self.next)
-            && e.path.as_slice() < rel
+            && e.path < rel
         {
-            self.dirty.push(e.path.clone()); // deleted in the working tree
+            self.dirty.push(e.path.to_vec()); // deleted in the working tree
             self.next += 1;
         }
         let Some(e) = self.entries.get(self.next).filter(|e| e.path == rel) else {
@@ -409,7 +439,7 @@ impl Walk<'_> {
                 return Ok(());
             }
         };
-        let (secs, nanos) = mtime(&meta);
+        let (secs, nanos) = super::index::mtime(&meta);
         // Racily clean (git's term): written in the same clock tick as the index, so a later
         // edit could keep size and mtime. The file system's clock is coarse (a few ms), so
         // comparing nanoseconds, as git and libgit2 do, is safe.
@@ -436,22 +466,6 @@ pub(crate) fn git_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> std::cm
     let a_tail: &[u8] = if a_dir { b"/" } else { b"" };
     let b_tail: &[u8] = if b_dir { b"/" } else { b"" };
     a.iter().chain(a_tail).cmp(b.iter().chain(b_tail))
-}
-
-#[cfg(unix)]
-fn mtime(meta: &std::fs::Metadata) -> (i32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.mtime() as i32, meta.mtime_nsec() as u32)
-}
-
-#[cfg(not(unix))]
-fn mtime(meta: &std::fs::Metadata) -> (i32, u32) {
-    let d = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .unwrap_or_default();
-    (d.as_secs() as i32, d.subsec_nanos())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use git2::{IndexEntry, IndexTime, Repository};
 
 use super::GitopsError;
+use super::index::{IndexFile, Written};
 use super::tree::{ChangeKind, FileChange, git};
 
 /// The index lock file of a repository.
@@ -30,17 +31,30 @@ pub fn check_index_lock(repo: &Repository) -> Result<(), GitopsError> {
 
 /// The changed paths whose working-tree file or index entry no longer matches the old commit
 /// (edited, staged, created or deleted since the full check). Costs one stat and hash per
-/// changed file, so it can run just before the commit point.
+/// changed file, so it can run just before the commit point. `index` is the index the check
+/// read (read again if it changed since; `None`: libgit2's, which `repo` holds); returned as
+/// it is now.
 pub fn touched_since(
     repo: &Repository,
+    index: Option<IndexFile>,
     changes: &[FileChange],
-) -> Result<Vec<String>, GitopsError> {
+) -> Result<(Vec<String>, Option<IndexFile>), GitopsError> {
     let Some(workdir) = repo.workdir() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), index));
     };
-    let mut index = repo.index().map_err(git("read the index"))?;
-    // Re-read only if the file changed since the working-tree check read it.
-    index.read(false).map_err(git("read the index"))?;
+    let own = match index {
+        Some(index) => index.current()?,
+        None => None,
+    };
+    let libgit2 = match own {
+        Some(_) => None,
+        None => {
+            let mut index = repo.index().map_err(git("read the index"))?;
+            // Re-read only if the file changed since the working-tree check read it.
+            index.read(false).map_err(git("read the index"))?;
+            Some(index)
+        }
+    };
     let mut touched = Vec::new();
     for c in changes {
         let full = workdir.join(&c.path);
@@ -56,16 +70,25 @@ pub fn touched_since(
         } else {
             None
         };
-        let staged = index.get_path(Path::new(&c.path), 0).map(|e| e.id);
+        let staged = match (&own, &libgit2) {
+            (Some(own), _) => own.id_of(c.path.as_bytes()),
+            (None, Some(index)) => index.get_path(Path::new(&c.path), 0).map(|e| e.id),
+            (None, None) => unreachable!("one of the two indexes is read"),
+        };
         if on_disk != c.old || staged != c.old {
             touched.push(c.path.clone());
         }
     }
-    Ok(touched)
+    Ok((touched, own))
 }
 
 /// Brings the working tree and the index in line with the commit for the changed paths.
-pub fn update(repo: &Repository, changes: &[FileChange]) -> Result<(), GitopsError> {
+/// `index` is the index as [`touched_since`] returned it (`None`: libgit2's).
+pub fn update(
+    repo: &Repository,
+    index: Option<IndexFile>,
+    changes: &[FileChange],
+) -> Result<(), GitopsError> {
     let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
         return Ok(());
     };
@@ -73,9 +96,8 @@ pub fn update(repo: &Repository, changes: &[FileChange]) -> Result<(), GitopsErr
         let path = path.to_path_buf();
         move |source| GitopsError::Io { path, source }
     };
-    let mut index = repo.index().map_err(git("read the index"))?;
-    index.read(false).map_err(git("read the index"))?;
     // Removals first: a file may become a folder of the same name.
+    let mut removed = Vec::new();
     for c in changes.iter().filter(|c| c.kind == ChangeKind::Removed) {
         let full = workdir.join(&c.path);
         match std::fs::remove_file(&full) {
@@ -84,10 +106,9 @@ pub fn update(repo: &Repository, changes: &[FileChange]) -> Result<(), GitopsErr
             Err(e) => return Err(io(&full)(e)),
         }
         prune_empty_parents(&workdir, &full);
-        index
-            .remove_path(Path::new(&c.path))
-            .map_err(git("remove an index entry"))?;
+        removed.push(c.path.as_str());
     }
+    let mut written = Vec::new();
     for c in changes {
         let Some((id, bytes)) = &c.new else { continue };
         let full = workdir.join(&c.path);
@@ -99,8 +120,28 @@ pub fn update(repo: &Repository, changes: &[FileChange]) -> Result<(), GitopsErr
         }
         std::fs::write(&full, bytes).map_err(io(&full))?;
         let meta = std::fs::metadata(&full).map_err(io(&full))?;
+        written.push(Written {
+            path: &c.path,
+            id: *id,
+            meta,
+        });
+    }
+    if let Some(index) = index
+        && index.rewrite(&workdir, &removed, &written)?.is_some()
+    {
+        return Ok(());
+    }
+    // The index is in a format segplan leaves to libgit2.
+    let mut index = repo.index().map_err(git("read the index"))?;
+    index.read(false).map_err(git("read the index"))?;
+    for path in removed {
         index
-            .add(&entry(&c.path, *id, &meta))
+            .remove_path(Path::new(path))
+            .map_err(git("remove an index entry"))?;
+    }
+    for w in &written {
+        index
+            .add(&entry(w.path, w.id, &w.meta))
             .map_err(git("update an index entry"))?;
     }
     index.write().map_err(|source| {

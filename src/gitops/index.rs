@@ -481,3 +481,109 @@ fn inode(meta: &std::fs::Metadata) -> u64 {
 fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    fn repo_with_files() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        git(tmp.path(), &["init", "-q"]);
+        for (p, t) in [("a.txt", "a\n"), ("d/b.txt", "b\n"), ("d/c.txt", "c\n")] {
+            let full = tmp.path().join(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, t).unwrap();
+        }
+        git(tmp.path(), &["add", "-A"]);
+        tmp
+    }
+
+    #[test]
+    fn reads_what_git_writes_and_declines_what_it_cannot_rewrite() {
+        let tmp = repo_with_files();
+        let git_dir = tmp.path().join(".git");
+        let index = IndexFile::read(&git_dir).unwrap().expect("version 2");
+        let paths: Vec<&[u8]> = index.entries().map(|e| e.path).collect();
+        assert_eq!(paths, [&b"a.txt"[..], b"d/b.txt", b"d/c.txt"]);
+        let id = index.id_of(b"d/b.txt").unwrap();
+        assert_eq!(id, Oid::hash_object(ObjectType::Blob, b"b\n").unwrap());
+        assert_eq!(index.id_of(b"d"), None);
+        let good = std::fs::read(git_dir.join("index")).unwrap();
+        // Any damage, and formats left to libgit2: declined, never misread.
+        let mut damaged = vec![good[..good.len() - 1].to_vec(), good[..40].to_vec()];
+        let mut flipped = good.clone();
+        flipped[HEADER + 70] ^= 1;
+        damaged.push(flipped);
+        let mut v4 = good.clone();
+        v4[7] = 4;
+        damaged.push(v4);
+        for bytes in damaged {
+            assert!(parse(&bytes).is_none());
+        }
+    }
+
+    #[test]
+    fn a_held_lock_is_reported_and_left_in_place() {
+        let tmp = repo_with_files();
+        let git_dir = tmp.path().join(".git");
+        let lock = git_dir.join("index.lock");
+        std::fs::write(&lock, "another writer").unwrap();
+        let index = IndexFile::read(&git_dir).unwrap().unwrap();
+        let err = index.rewrite(tmp.path(), &["a.txt"], &[]).unwrap_err();
+        assert!(matches!(err, GitopsError::IndexLocked { .. }), "{err:?}");
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), "another writer");
+        let index = IndexFile::read(&git_dir).unwrap().unwrap();
+        assert_eq!(index.entries().count(), 3, "nothing was written");
+    }
+
+    #[test]
+    fn a_rewrite_replaces_only_the_changed_entries_under_the_lock() {
+        let tmp = repo_with_files();
+        let git_dir = tmp.path().join(".git");
+        let index = IndexFile::read(&git_dir).unwrap().unwrap();
+        let before: Vec<Vec<u8>> = index.entries().map(|e| [e.raw, e.path].concat()).collect();
+        std::fs::write(tmp.path().join("d/c.txt"), "c2\n").unwrap();
+        std::fs::remove_file(tmp.path().join("a.txt")).unwrap();
+        let written = [Written {
+            path: "d/c.txt",
+            id: object_id(ObjectType::Blob, b"c2\n"),
+            meta: std::fs::metadata(tmp.path().join("d/c.txt")).unwrap(),
+        }];
+        index
+            .rewrite(tmp.path(), &["a.txt"], &written)
+            .unwrap()
+            .unwrap();
+        assert!(!git_dir.join("index.lock").exists());
+        let after = IndexFile::read(&git_dir).unwrap().expect("still version 2");
+        let entries: Vec<EntryRef<'_>> = after.entries().collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!([entries[0].raw, entries[0].path].concat(), before[1]);
+        assert_eq!(entries[1].path, b"d/c.txt");
+        assert_eq!(entries[1].id(), written[0].id);
+        assert_eq!(entries[1].size(), 3);
+        // git agrees: both files staged as they are in the working tree, nothing modified.
+        let out = std::process::Command::new("git")
+            .current_dir(tmp.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(["status", "--porcelain"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "A  d/b.txt\nA  d/c.txt\n"
+        );
+    }
+}

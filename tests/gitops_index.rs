@@ -115,19 +115,7 @@ fn a_racily_clean_user_file_still_shows_as_modified_after_the_rewrite() {
     // still matches. Only the index's own mtime (not older than the file) says "look closer";
     // a rewritten index is newer, so it must smudge the entry, as git does.
     let file = "docs/notes.txt";
-    let entry = git2::Repository::open(&repo)
-        .unwrap()
-        .index()
-        .unwrap()
-        .get_path(Path::new(file), 0)
-        .unwrap();
-    let tick = std::time::UNIX_EPOCH
-        + std::time::Duration::new(entry.mtime.seconds() as u64, entry.mtime.nanoseconds());
-    std::fs::write(repo.join(file), "HAND-WRITTEN\n").unwrap();
-    for f in [repo.join(file), repo.join(".git/index")] {
-        let f = std::fs::File::options().write(true).open(f).unwrap();
-        f.set_modified(tick).unwrap();
-    }
+    edit_racily(&repo, file, "HAND-WRITTEN\n");
 
     commit(&repo, &clusters(1)).unwrap();
     // Read before any git command: `git status` may refresh and rewrite the index itself.

@@ -198,7 +198,7 @@ pub(crate) fn prepare(
         };
         let changes = std::mem::take(&mut writer.changes);
         tracing::debug!(
-            "{} objects, {} file changes, {} folders replaced ({} directories new)",
+            "{} objects, {} file changes, {} folders replaced ({} directories differ)",
             writer.written.len(),
             changes.len(),
             writer.folders,

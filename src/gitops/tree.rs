@@ -25,14 +25,6 @@ pub trait Folder: Sync {
     fn files(&self) -> BTreeMap<String, Cow<'_, str>>;
 }
 
-impl Folder for BTreeMap<String, String> {
-    fn files(&self) -> BTreeMap<String, Cow<'_, str>> {
-        self.iter()
-            .map(|(p, t)| (p.clone(), Cow::Borrowed(t.as_str())))
-            .collect()
-    }
-}
-
 /// What to do with one entry of a directory.
 pub enum Edit<'a> {
     /// Replace the entry with a file of exactly this text.
@@ -220,8 +212,9 @@ pub struct TreeWriter<'r> {
     /// Objects written (blobs with their path, trees), in write order: exactly what the pack
     /// of this commit must hold.
     pub written: Vec<(Oid, Option<String>)>,
-    /// Folders replaced, and how many of their directories were new.
+    /// Folders replaced whole ([`Edit::Folder`]).
     pub folders: usize,
+    /// Directories of those folders that differ from the old tree (and were merged with it).
     pub new_dirs: usize,
 }
 

@@ -88,6 +88,27 @@ pub fn status(dir: &Path) -> String {
     git(dir, &["status", "--porcelain", "--untracked-files=all"])
 }
 
+/// Rewrites `file` (repository-relative) with `text`, of the same length, and makes it racily
+/// clean (git's term): the file and the index file get the mtime the file's index entry
+/// records, so its stat data still matches and only its bytes tell.
+pub fn edit_racily(repo: &Path, file: &str, text: &str) {
+    let entry = git2::Repository::open(repo)
+        .unwrap()
+        .index()
+        .unwrap()
+        .get_path(Path::new(file), 0)
+        .unwrap();
+    let old = std::fs::read_to_string(repo.join(file)).unwrap();
+    assert!(old.len() == text.len() && old != text, "a same-size edit");
+    let tick = std::time::UNIX_EPOCH
+        + std::time::Duration::new(entry.mtime.seconds() as u64, entry.mtime.nanoseconds());
+    std::fs::write(repo.join(file), text).unwrap();
+    for f in [repo.join(file), repo.join(".git/index")] {
+        let f = std::fs::File::options().write(true).open(f).unwrap();
+        f.set_modified(tick).unwrap();
+    }
+}
+
 /// Commit count on HEAD's branch.
 pub fn commit_count(dir: &Path) -> usize {
     git(dir, &["rev-list", "--count", "HEAD"])

@@ -112,8 +112,10 @@ fn sigkill_at_random_points_never_corrupts_the_repository() {
             git(&repo, &["cat-file", "--batch-all-objects", "--batch-check"]);
         }
         // A kill between the ref update and the working-tree update leaves the files behind
-        // the branch (never the other way round); a kill while libgit2 writes the index can
-        // leave its lock file, as with git itself. Bring the working tree back for the next run.
+        // the branch (never the other way round); a kill while segplan writes the index can
+        // leave its lock file, as with git itself, but never a half-written index (it is
+        // written to the lock file and renamed). Bring the working tree back for the next run.
+        git(&repo, &["ls-files", "--stage", "--debug"]);
         let _ = std::fs::remove_file(repo.join(".git/index.lock"));
         // A kill while the branch is being moved leaves its lock, as with git: the next run
         // refuses, naming it, and changes nothing.

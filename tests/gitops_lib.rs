@@ -241,6 +241,66 @@ fn untracked_file_in_an_owned_folder_refuses() {
     assert_fsck(&repo);
 }
 
+#[cfg(unix)]
+#[test]
+fn symlinks_and_nested_repositories_in_owned_folders_refuse_and_are_not_followed() {
+    use std::os::unix::fs::symlink;
+    const FILE: &str = "clusters/prod-eu-1/ns-0000/networkpolicy-policy-0.yaml";
+    const FOLDER: &str = "clusters/prod-us-1/ns-0001";
+    type Setup = fn(&Path);
+    let cases: [(&str, Setup, &str); 4] = [
+        (
+            "a symlink where a file is tracked",
+            |repo| {
+                std::fs::remove_file(repo.join(FILE)).unwrap();
+                symlink("/etc/hostname", repo.join(FILE)).unwrap();
+            },
+            FILE,
+        ),
+        (
+            "a symlink to a copy of a tracked folder",
+            |repo| {
+                let copy = repo.parent().unwrap().join("copy");
+                std::fs::rename(repo.join(FOLDER), &copy).unwrap();
+                symlink(&copy, repo.join(FOLDER)).unwrap();
+            },
+            FOLDER,
+        ),
+        (
+            "a nested repository in an owned folder",
+            |repo| {
+                git(&repo.join(FOLDER), &["init", "-q"]);
+            },
+            "clusters/prod-us-1/ns-0001/",
+        ),
+        (
+            "a folder where a file is tracked",
+            |repo| {
+                std::fs::remove_file(repo.join(FILE)).unwrap();
+                std::fs::create_dir(repo.join(FILE)).unwrap();
+                std::fs::write(repo.join(FILE).join("x"), "x\n").unwrap();
+            },
+            FILE,
+        ),
+    ];
+    for (what, setup, reported) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = user_repo(tmp.path());
+        commit(&repo, &two_clusters()).unwrap();
+        setup(&repo);
+        let head_before = head(&repo);
+        let err = commit(&repo, &two_clusters_changed()).unwrap_err();
+        let GitopsError::Dirty { paths } = &err else {
+            panic!("{what}: {err:?}");
+        };
+        assert!(
+            paths.iter().any(|p| p.starts_with(reported)),
+            "{what}: {paths:?}"
+        );
+        assert_eq!(head(&repo), head_before, "{what}");
+    }
+}
+
 #[test]
 fn modified_or_staged_owned_files_refuse_and_change_nothing() {
     for staged in [false, true] {

@@ -13,6 +13,7 @@
 //! two phases separately). See `docs/gitops.md` for the layout and the guarantees.
 
 pub mod commit;
+mod folder;
 pub mod identity;
 pub mod index;
 pub mod layout;

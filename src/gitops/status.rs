@@ -16,13 +16,13 @@
 //! The owned folders are walked on up to [`WORKERS`] threads.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use super::GitopsError;
+use super::folder::{FileStat, Folder};
 use super::index::IndexFile;
 use super::tree::git;
 
@@ -362,10 +362,21 @@ impl Walk<'_> {
                     self.dirty.push(format!("{root}/").into_bytes()); // a nested repository
                 } else {
                     let mut rel = root.as_bytes().to_vec();
-                    self.dir(&full, &mut rel)?;
+                    let folder = Folder::open(&full).map_err(|source| GitopsError::Io {
+                        path: full.clone(),
+                        source,
+                    })?;
+                    self.dir(folder, &full, &mut rel)?;
                 }
             }
-            Ok(meta) => self.file(root.as_bytes(), &|| full.clone(), Ok(meta))?,
+            Ok(meta) => {
+                let stat = FileStat {
+                    is_file: meta.is_file(),
+                    len: meta.len(),
+                    mtime: super::index::mtime(&meta),
+                };
+                self.file(root.as_bytes(), &|| full.clone(), Ok(stat))?
+            }
         }
         for e in &self.entries[self.next..] {
             self.dirty.push(e.path.to_vec()); // deleted in the working tree
@@ -374,36 +385,36 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Walks the folder `full` (repository path `rel`), in git's order: a folder sorts as its
+    /// Walks `folder` (at `full`, repository path `rel`), in git's order: a folder sorts as its
     /// name followed by `/`, so the files come out in the index's byte order.
-    fn dir(&mut self, full: &Path, rel: &mut Vec<u8>) -> Result<(), GitopsError> {
-        let io = |source| GitopsError::Io {
-            path: full.to_path_buf(),
-            source,
+    fn dir(
+        &mut self,
+        mut folder: Folder,
+        full: &Path,
+        rel: &mut Vec<u8>,
+    ) -> Result<(), GitopsError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| GitopsError::Io { path, source }
         };
-        let mut items: Vec<(OsString, bool, std::fs::DirEntry)> = Vec::new();
-        for e in std::fs::read_dir(full).map_err(io)? {
-            let e = e.map_err(io)?;
-            let is_dir = e.file_type().map_err(io)?.is_dir();
-            items.push((e.file_name(), is_dir, e));
-        }
-        if items.iter().any(|(name, _, _)| name == ".git") {
+        let mut items = folder.list().map_err(io(full))?;
+        if items.iter().any(|(name, _)| name == b".git") {
             let mut path = rel.clone();
             path.push(b'/');
             self.dirty.push(path); // a nested repository
             return Ok(());
         }
-        items.sort_unstable_by(|a, b| {
-            git_order(a.0.as_encoded_bytes(), a.1, b.0.as_encoded_bytes(), b.1)
-        });
+        items.sort_unstable_by(|a, b| git_order(&a.0, a.1, &b.0, b.1));
         let len = rel.len();
-        for (name, is_dir, entry) in items {
+        let child = |name: &[u8]| full.join(String::from_utf8_lossy(name).as_ref());
+        for (name, is_dir) in items {
             rel.push(b'/');
-            rel.extend_from_slice(name.as_encoded_bytes());
+            rel.extend_from_slice(&name);
             if is_dir {
-                self.dir(&full.join(&name), rel)?;
+                let sub = folder.sub(&name).map_err(|e| io(&child(&name))(e))?;
+                self.dir(sub, &child(&name), rel)?;
             } else {
-                self.file(rel, &|| full.join(&name), entry.metadata())?;
+                self.file(rel, &|| child(&name), folder.stat(&name))?;
             }
             rel.truncate(len);
         }
@@ -415,7 +426,7 @@ impl Walk<'_> {
         &mut self,
         rel: &[u8],
         full: &dyn Fn() -> PathBuf,
-        meta: std::io::Result<std::fs::Metadata>,
+        meta: std::io::Result<FileStat>,
     ) -> Result<(), GitopsError> {
         while let Some(e) = self.entries.get(self.next)
             && e.path < rel
@@ -431,7 +442,7 @@ impl Walk<'_> {
             self.next += 1; // one path can have several (conflict) stages
         }
         let meta = match meta {
-            Ok(m) if m.is_file() => m,
+            Ok(m) if m.is_file => m,
             // Gone since the folder was read, or a symlink or special file where a blob is
             // tracked.
             _ => {
@@ -439,14 +450,14 @@ impl Walk<'_> {
                 return Ok(());
             }
         };
-        let (secs, nanos) = super::index::mtime(&meta);
+        let (secs, nanos) = meta.mtime;
         // Racily clean (git's term): written in the same clock tick as the index, so a later
         // edit could keep size and mtime. The file system's clock is coarse (a few ms), so
         // comparing nanoseconds, as git and libgit2 do, is safe.
         let racy = self
             .index_mtime
             .is_none_or(|i| (i64::from(secs), nanos) >= i);
-        if !racy && e.size as u64 == meta.len() && e.mtime == (secs, nanos) {
+        if !racy && e.size as u64 == meta.len && e.mtime == (secs, nanos) {
             return Ok(());
         }
         let id = super::tree::file_id(&full()).map_err(|source| GitopsError::Io {

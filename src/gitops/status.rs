@@ -13,7 +13,9 @@
 //! * untracked files: files the walk finds without an index entry; ignore rules are consulted
 //!   only for those.
 //!
-//! The owned folders are walked on up to [`WORKERS`] threads.
+//! The index is read by [`super::index`] (libgit2 for the formats it leaves alone); each folder
+//! is opened and its files stat'ed relative to its parent (`src/gitops/folder.rs`). The owned
+//! folders are walked on up to [`WORKERS`] threads.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,11 @@
 //!
 //! Before: the index must not be locked, and no path segplan owns may differ from HEAD (staged,
 //! unstaged or untracked; see [`super::status`]); just before the commit point, the files the
-//! commit touches are checked again ([`touched_since`]). After the branch moved, only the files the commit changed are
-//! written or deleted, and only their index entries are replaced (with fresh stat data, so
-//! `git status` needs no re-hash); staged work elsewhere in the index is kept as it is.
+//! commit touches are checked again ([`touched_since`]). After the branch moved, only the files
+//! the commit changed are written or deleted, and only their index entries are replaced (with
+//! fresh stat data, so `git status` needs no re-hash); staged work elsewhere in the index is kept
+//! as it is. The index is rewritten by [`super::index`] when it is in a format segplan handles,
+//! by libgit2 otherwise.
 
 use std::path::{Path, PathBuf};
 

@@ -247,11 +247,10 @@ impl IndexFile {
             .map(|p| (p.as_bytes(), None))
             .chain(written.iter().map(|w| (w.path.as_bytes(), Some(w))))
             .collect();
-        // A path both removed and written (a folder became a file) ends up written.
-        changed.sort_by(|a, b| a.0.cmp(b.0).then(a.1.is_some().cmp(&b.1.is_some())));
-        changed.reverse();
+        // A path both removed and written (a folder became a file) ends up written: the
+        // written one sorts first and `dedup_by` keeps the first.
+        changed.sort_by(|a, b| a.0.cmp(b.0).then(b.1.is_some().cmp(&a.1.is_some())));
         changed.dedup_by(|a, b| a.0 == b.0);
-        changed.reverse();
 
         let mut out = Vec::with_capacity(self.data.len() + written.len() * 128);
         out.extend_from_slice(SIGNATURE);
@@ -532,6 +531,27 @@ mod tests {
         for bytes in damaged {
             assert!(parse(&bytes).is_none());
         }
+    }
+
+    #[test]
+    fn a_path_both_removed_and_written_ends_up_written() {
+        let tmp = repo_with_files();
+        let git_dir = tmp.path().join(".git");
+        std::fs::write(tmp.path().join("a.txt"), "a2\n").unwrap();
+        let written = [Written {
+            path: "a.txt",
+            id: object_id(ObjectType::Blob, b"a2\n"),
+            meta: std::fs::metadata(tmp.path().join("a.txt")).unwrap(),
+        }];
+        let index = IndexFile::read(&git_dir).unwrap().unwrap();
+        index
+            .rewrite(tmp.path(), &["a.txt", "d/b.txt"], &written)
+            .unwrap()
+            .unwrap();
+        let after = IndexFile::read(&git_dir).unwrap().unwrap();
+        let paths: Vec<&[u8]> = after.entries().map(|e| e.path).collect();
+        assert_eq!(paths, [&b"a.txt"[..], b"d/c.txt"]);
+        assert_eq!(after.id_of(b"a.txt"), Some(written[0].id));
     }
 
     #[test]

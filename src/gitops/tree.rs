@@ -21,7 +21,7 @@ use super::GitopsError;
 use super::status::{git_order, push_tree_entry};
 
 /// A folder segplan replaces as a whole: its files, laid out when the tree is built.
-pub trait Folder: Sync {
+pub trait Folder {
     /// Relative path (`/`-separated) -> text, every file of the folder.
     fn files(&self) -> BTreeMap<String, Cow<'_, str>>;
 }

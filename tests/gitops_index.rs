@@ -23,6 +23,15 @@ fn clusters(variant: u32) -> Vec<Rendered> {
     )]
 }
 
+/// A user's repository with segplan's first commit in it (the directory lives as long as the
+/// returned guard).
+fn committed_repo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = user_repo(tmp.path());
+    commit(&repo, &clusters(0)).unwrap();
+    (tmp, repo)
+}
+
 fn index_version(repo: &Path) -> u32 {
     let bytes = std::fs::read(repo.join(".git/index")).unwrap();
     u32::from_be_bytes(bytes[4..8].try_into().unwrap())
@@ -42,9 +51,7 @@ fn user_entries(repo: &Path) -> String {
 
 #[test]
 fn staged_work_outside_the_owned_paths_survives_the_index_rewrite() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = user_repo(tmp.path());
-    commit(&repo, &clusters(0)).unwrap();
+    let (_tmp, repo) = committed_repo();
     // Staged work of every kind: a changed file, an intent-to-add (an extended flag: version 3),
     // and a conflict (three stages of one path).
     std::fs::write(repo.join("docs/notes.txt"), "hand-written, edited\n").unwrap();
@@ -108,9 +115,7 @@ fn staged_work_outside_the_owned_paths_survives_the_index_rewrite() {
 
 #[test]
 fn a_racily_clean_user_file_still_shows_as_modified_after_the_rewrite() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = user_repo(tmp.path());
-    commit(&repo, &clusters(0)).unwrap();
+    let (_tmp, repo) = committed_repo();
     // A same-size edit in the clock tick the index was written in: the stat data in the index
     // still matches. Only the index's own mtime (not older than the file) says "look closer";
     // a rewritten index is newer, so it must smudge the entry, as git does.
@@ -147,9 +152,7 @@ fn an_index_in_version_4_is_left_to_libgit2_and_stays_version_4() {
 
 #[test]
 fn a_corrupt_index_refuses_with_libgit2s_message_and_changes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = user_repo(tmp.path());
-    commit(&repo, &clusters(0)).unwrap();
+    let (_tmp, repo) = committed_repo();
     let index = repo.join(".git/index");
     let mut bytes = std::fs::read(&index).unwrap();
     let at = bytes.len() / 2;
@@ -169,9 +172,7 @@ fn a_corrupt_index_refuses_with_libgit2s_message_and_changes_nothing() {
 #[test]
 fn a_split_index_refuses_before_anything_is_written() {
     // Neither libgit2 nor segplan writes a split index: refuse, naming the index.
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = user_repo(tmp.path());
-    commit(&repo, &clusters(0)).unwrap();
+    let (_tmp, repo) = committed_repo();
     git(&repo, &["update-index", "--split-index"]);
     let head = head(&repo);
     let err = commit(&repo, &clusters(1)).unwrap_err();
